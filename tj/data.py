@@ -1,0 +1,80 @@
+"""The UCI 8×8 digits shipped with the package, the paper's split, and its variants."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+N_TEST = 197
+LABELS = ("true", "shuffled")
+INPUTS = ("digits", "uniform")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which training set: true or seeded-shuffled labels, digit or uniform-noise inputs, first n_train."""
+
+    labels: str = "true"
+    inputs: str = "digits"
+    variant_seed: int = 0
+    n_train: int = 1600
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Train and test tensors; pixels scaled to [0, 1]."""
+
+    x_train: torch.Tensor  # (N, 64)
+    y_train: torch.Tensor  # (N,) int64
+    x_test: torch.Tensor   # (197, 64)
+    y_test: torch.Tensor   # (197,)
+
+
+@lru_cache(maxsize=1)
+def raw_digits() -> tuple[np.ndarray, np.ndarray]:
+    """All 1,797 images as uint8 pixels 0–16 (1797, 64) and labels (1797,)."""
+    with np.load(Path(__file__).with_name("digits.npz"), allow_pickle=False) as f:
+        return f["pixels"], f["labels"]
+
+
+def paper_split() -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices: sklearn's train_test_split(test_size=197, random_state=0)."""
+    perm = np.random.RandomState(0).permutation(len(raw_digits()[1]))
+    return perm[N_TEST:], perm[:N_TEST]
+
+
+def load(spec: DataSpec = DataSpec(), dtype=torch.float32) -> Dataset:
+    """The training and test sets for a spec (test set is always the true digits)."""
+    pixels, labels = raw_digits()
+    train, test = paper_split()
+    if not 1 <= spec.n_train <= len(train):
+        raise ValueError(f"n_train must be between 1 and {len(train)}, got {spec.n_train}")
+    train = train[: spec.n_train]
+    x = torch.from_numpy(pixels.astype(np.float64) / 16.0)
+    y = torch.from_numpy(labels.astype(np.int64))
+    x_train, y_train = x[train], y[train]
+    g = torch.Generator().manual_seed(int(spec.variant_seed))
+    if spec.labels == "shuffled":
+        y_train = y_train[torch.randperm(len(y_train), generator=g)]
+    elif spec.labels != "true":
+        raise ValueError(f"unknown labels {spec.labels!r}; choose one of {LABELS}")
+    if spec.inputs == "uniform":
+        x_train = torch.rand(x_train.shape, generator=g, dtype=torch.float64)
+    elif spec.inputs != "digits":
+        raise ValueError(f"unknown inputs {spec.inputs!r}; choose one of {INPUTS}")
+    return Dataset(x_train.to(dtype), y_train, x[test].to(dtype), y[test])
+
+
+def out_of_distribution(data: Dataset, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Input sets for the OOD experiments: train, test, inverted test (1 − x), Gaussian N(0, 1) noise."""
+    g = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn(data.x_test.shape, generator=g, dtype=torch.float64).to(data.x_test.dtype)
+    return {"train": data.x_train, "test": data.x_test, "inverted": 1 - data.x_test, "noise": noise}
+
+
+def dead_pixels(x: torch.Tensor) -> torch.Tensor:
+    """Indices of input pixels that are zero in every row of x."""
+    return torch.nonzero((x == 0).all(0)).flatten()

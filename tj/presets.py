@@ -1,0 +1,70 @@
+"""An experiment as one frozen config, and the named presets."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+import torch
+
+from .data import DataSpec
+from .model import MLPSpec
+from .train import TrainSpec
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything that determines θ_0, θ_T and J: hashable, so it keys every cache."""
+
+    model: MLPSpec = field(default_factory=MLPSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    seed: int = 0
+    dtype: str = "float32"
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    def replace(self, **changes) -> "Experiment":
+        """A copy with top-level fields or dotted sub-fields changed: replace(**{'train.lr': 0.05})."""
+        groups: dict[str, dict] = {}
+        top = {}
+        for key, value in changes.items():
+            if "." in key:
+                group, name = key.split(".", 1)
+                groups.setdefault(group, {})[name] = value
+            else:
+                top[key] = value
+        for group, sub in groups.items():
+            top[group] = dataclasses.replace(getattr(self, group), **sub)
+        return dataclasses.replace(self, **top)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> "Experiment":
+        d = json.loads(text)
+        model = d["model"]
+        model["widths"] = tuple(model["widths"])
+        return Experiment(MLPSpec(**model), DataSpec(**d["data"]), TrainSpec(**d["train"]),
+                          int(d["seed"]), d["dtype"])
+
+
+PRESETS = {
+    # Belrose & Scherlis (2024): 64 → 64 → 10 GELU, SGD momentum 0.9, cosine 0.1 → 0, 25 epochs of 25 batches.
+    "paper": Experiment(),
+    # Small enough for a live class (P = 1,210, 250 steps) and still showing all three regions.
+    "lecture": Experiment(model=MLPSpec(widths=(16,)), train=TrainSpec(epochs=10)),
+}
+
+
+def preset(name: str) -> Experiment:
+    """A named preset; unknown names raise ValueError listing the choices."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
