@@ -123,8 +123,23 @@ def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=No
     return Trajectory(experiment, steps, result)
 
 
-def propagate(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> dict[int, torch.Tensor]:
-    """Push tangents (K, P) of θ_0 through training; returns {step: (K, P) tangent of θ_step}, always with T."""
+def propagate(traj: Trajectory, tangents: torch.Tensor, chunk: int | None = None, checkpoints=(),
+              should_stop=None) -> dict[int, torch.Tensor]:
+    """Push tangents (K, P) of θ_0 through training; returns {step t: (K, P) tangent of θ_t}, always with T.
+
+    Every chunk is padded with zero tangents to exactly `chunk` rows, so each GEMM has the same shape
+    whichever columns it carries: a column comes out bit-identical alone (J·e_j) or inside J.
+    """
+    chunk = chunk or default_chunk(traj.experiment.model, tangents.device)
+    n = tangents.shape[0]
+    padded = torch.zeros(-(-n // chunk) * chunk, tangents.shape[1], dtype=tangents.dtype, device=tangents.device)
+    padded[:n] = tangents
+    parts = [_replay(traj, padded[c:c + chunk], checkpoints, should_stop) for c in range(0, len(padded), chunk)]
+    return {t: torch.cat([p[t] for p in parts])[:n] for t in parts[0]}
+
+
+def _replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> dict[int, torch.Tensor]:
+    """One chunk of tangents through every recorded step."""
     exp = traj.experiment
     spec, tspec = exp.model, exp.train
     sizes, n_layers = spec.sizes, len(spec.sizes) - 1
@@ -252,7 +267,7 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
                     c0, c1 = todo.get_nowait()
                 except queue.Empty:
                     return
-                cols = propagate(traj, eye[c0:c1], wanted, should_stop=stop.is_set)
+                cols = propagate(traj, eye[c0:c1], chunk, wanted, should_stop=stop.is_set)
                 jac[:, c0:c1] = cols[len(traj.steps)].T
                 for t in wanted:
                     saved[t][:, c0:c1] = cols[t].T
@@ -263,8 +278,8 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
             finished.put(err)
 
     threads_before = torch.get_num_threads()
-    if workers > 1:
-        torch.set_num_threads(1)
+    if not on_gpu:
+        torch.set_num_threads(1)  # also makes every column's arithmetic independent of the worker count
     pool = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
     done = 0
     try:
@@ -292,9 +307,14 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
 
 def jacobian_vector_product(experiment: Experiment, v: torch.Tensor, theta0: torch.Tensor | None = None,
                             trajectory: Trajectory | None = None) -> torch.Tensor:
-    """J·v for one direction v (P,): one tangent through training."""
+    """J·v for one direction v (P,): one tangent through training, without forming J."""
     traj = trajectory or record(experiment, theta0)
-    return propagate(traj, v[None])[len(traj.steps)][0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same kernels as training_jacobian uses, so J·e_j is J's column exactly
+    try:
+        return propagate(traj, v[None])[len(traj.steps)][0]
+    finally:
+        torch.set_num_threads(threads)
 
 
 def memory_estimate(experiment: Experiment, chunk: int | None = None) -> dict[str, int]:

@@ -57,8 +57,8 @@ class Experiment:
 PRESETS = {
     # Belrose & Scherlis (2024): 64 → 64 → 10 GELU, SGD momentum 0.9, cosine 0.1 → 0, 25 epochs of 25 batches.
     "paper": Experiment(),
-    # Small enough for a live class (P = 1,210, 250 steps) and still showing all three regions.
-    "lecture": Experiment(model=MLPSpec(widths=(16,)), train=TrainSpec(epochs=10)),
+    # Small enough for a live class (P = 1,210, 200 steps: J and its SVD in a few seconds), all three regions clear.
+    "lecture": Experiment(model=MLPSpec(widths=(16,)), train=TrainSpec(epochs=8)),
 }
 
 

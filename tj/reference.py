@@ -10,7 +10,7 @@ from .model import MLPSpec, init_params, unflatten
 from .presets import Experiment
 from .train import batch_indices, learning_rates
 
-_ACT = {
+ACTIVATION_FNS = {
     "gelu_tanh": lambda z: F.gelu(z, approximate="tanh"),
     "gelu_erf": F.gelu,
     "relu": F.relu,
@@ -24,7 +24,7 @@ def logits(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     for i, (w, b) in enumerate(layers):
         x = x @ w.T + b
         if i < len(layers) - 1:
-            x = _ACT[spec.activation](x)
+            x = ACTIVATION_FNS[spec.activation](x)
     return x
 
 

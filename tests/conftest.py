@@ -1,0 +1,22 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tj import DataSpec, Experiment, MLPSpec, TrainSpec  # noqa: E402
+
+
+def tiny(widths=(5,), activation="gelu_tanh", optimizer="sgd", dtype="float64", **train) -> Experiment:
+    """A net small enough for dense reference Jacobians: 40 images, batches of 16, 3 epochs."""
+    opts = dict(optimizer=optimizer, lr=0.1 if optimizer == "sgd" else 0.01, epochs=3, batch_size=16)
+    opts.update(train)
+    return Experiment(MLPSpec(tuple(widths), activation), DataSpec(n_train=40), TrainSpec(**opts), seed=1, dtype=dtype)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    yield
+    torch.set_num_threads(max(1, torch.get_num_threads()))

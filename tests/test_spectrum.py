@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+import torch
+
+from tj import bulk_mask, region_counts, regions, spectrum
+from tj.spectrum import threshold_counts
+
+
+def _known(sigma, seed=0):
+    """J = U diag(σ) Vᵀ from random orthogonal U, V."""
+    g = np.random.default_rng(seed)
+    n = len(sigma)
+    u, _ = np.linalg.qr(g.normal(size=(n, n)))
+    v, _ = np.linalg.qr(g.normal(size=(n, n)))
+    return torch.from_numpy(u @ np.diag(sigma) @ v.T), u, v
+
+
+def test_svd_recovers_a_known_decomposition():
+    sigma = np.array([30.0, 5.0, 1.0001, 1.0, 0.9999, 0.3, 1e-6])
+    jac, u, v = _known(sigma)
+    theta0, theta_final = torch.zeros(7, dtype=torch.float64), torch.from_numpy(v[:, 2] * 0.5)
+    s = spectrum(jac, theta0, theta_final)
+    assert np.allclose(s.singular_values, sigma, rtol=1e-12, atol=1e-13)  # σ_max·eps
+    assert np.allclose(s.U @ np.diag(s.singular_values) @ s.Vh, jac.numpy(), atol=1e-12)
+    assert np.allclose(s.movement, [0, 0, 0.5, 0, 0, 0, 0], atol=1e-9)  # vectors of σ 1e-4 apart: eps·σ₁/gap
+    assert np.allclose(np.abs(s.alignment), np.abs(np.sum(u * v, 0)), atol=1e-10)
+
+
+def test_alignment_is_one_for_symmetric_positive_and_minus_one_for_reflection():
+    jac, u, _ = _known(np.array([3.0, 1.0, 0.5]))
+    sym = torch.from_numpy(u @ np.diag([3.0, 1.0, 0.5]) @ u.T)
+    z = torch.zeros(3, dtype=torch.float64)
+    assert np.allclose(spectrum(sym, z, z).alignment, 1)
+    assert np.allclose(spectrum(-sym, z, z).alignment, -1)
+    assert np.allclose(spectrum(torch.eye(4, dtype=torch.float64), torch.zeros(4), torch.zeros(4)).alignment, 1)
+
+
+def test_float32_input_is_promoted_and_regions_counted():
+    sigma = np.array([20, 3, 1.05, 1.001, 0.999, 0.95, 0.2, 0.01])
+    jac, _, _ = _known(sigma)
+    s = spectrum(jac.float(), torch.zeros(8), torch.zeros(8))
+    assert s.singular_values.dtype == np.float64 and s.route.startswith("float64")
+    labels = regions(s.singular_values, threshold=0.1)
+    assert region_counts(labels) == {"chaotic": 2, "bulk": 4, "stable": 2}
+    assert region_counts(regions(s.singular_values, rank=2)) == {"chaotic": 3, "bulk": 2, "stable": 3}
+    assert bulk_mask(sigma, rank=2).tolist() == [False, False, False, True, True, False, False, False]
+    assert threshold_counts(sigma, (1e-4, 1e-2, 1e-1)) == {1e-4: 0, 1e-2: 2, 1e-1: 4}
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"rank": 2, "threshold": 0.1}, {"rank": -1}, {"rank": 9}, {"threshold": 0}])
+def test_bulk_choice_is_validated(kwargs):
+    with pytest.raises(ValueError):
+        bulk_mask(np.ones(8), **kwargs)
+
+
+def test_non_finite_jacobian_is_refused():
+    from tj import SVDFailed
+    jac = torch.eye(3)
+    jac[0, 1] = float("nan")
+    with pytest.raises(SVDFailed):
+        spectrum(jac, torch.zeros(3), torch.zeros(3))

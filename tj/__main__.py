@@ -1,0 +1,111 @@
+"""Command line: `python -m tj layout|train|jacobian …` for precomputing and notebooks."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"error: {message}\n")
+
+
+def _progress(start):
+    def show(done, total):
+        elapsed = time.perf_counter() - start
+        left = elapsed / done * (total - done) if done else float("nan")
+        sys.stderr.write(f"\rJacobian {done:>6,}/{total:,} columns  {elapsed:6.1f} s elapsed  ~{left:5.0f} s left ")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+def _experiment(args):
+    from .presets import preset
+
+    exp = preset(args.preset)
+    changes = {k: getattr(args, k, None) for k in ("seed", "dtype")}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    return exp.replace(**changes)
+
+
+def _theta0(args, exp):
+    if not args.init_from:
+        return None
+    try:
+        theta0 = np.load(args.init_from, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read {args.init_from}: {err}") from None
+    if theta0.shape != (exp.model.n_params,):
+        raise ValueError(f"{args.init_from} has shape {theta0.shape}; the {args.preset} network needs "
+                         f"({exp.model.n_params},) in tj's layout (see `python -m tj layout`)")
+    return torch.from_numpy(theta0.astype(np.float64)).to(exp.torch_dtype)
+
+
+def cmd_layout(args):
+    from .model import layout
+
+    for b in layout(_experiment(args).model):
+        print(b.name, "x".join(map(str, b.shape)), b.start, b.stop)
+
+
+def cmd_jacobian(args):
+    from .jacobian import training_jacobian
+    from .spectrum import region_counts, regions, spectrum
+    from .store import save
+
+    exp = _experiment(args)
+    theta0 = _theta0(args, exp)
+    out = Path(args.out)
+    if not out.parent.exists():
+        raise ValueError(f"the folder {out.parent} does not exist")
+    start = time.perf_counter()
+    res = training_jacobian(exp, theta0, progress=_progress(start))
+    spec = spectrum(res.jacobian, res.theta0, res.theta_final)
+    save(out, res, spec)
+    total = time.perf_counter() - start
+    s = spec.singular_values
+    dist = np.abs(s - 1)
+    counts = region_counts(regions(s, threshold=args.tau))
+    m = res.train.metrics
+    print(f"preset {args.preset}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
+    print(f"test loss {m.test_loss[-1]:.4f} nats  test accuracy {100 * m.test_acc[-1]:.1f} %")
+    print(f"sigma_1 {s[0]:.3f}  sigma_min {s[-1]:.2e}  |sigma-1|<1e-2: {(dist < 1e-2).sum()}  "
+          f"|sigma-1|<1e-1: {(dist < 1e-1).sum()}  sigma<0.5: {(s < 0.5).sum()}")
+    print(f"regions (bulk: |sigma-1| < {args.tau:g}): " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"wall time: Jacobian {res.seconds:.1f} s  SVD {spec.seconds:.1f} s ({spec.route})  total {total:.1f} s")
+    print(f"saved {out}")
+
+
+def main(argv=None) -> int:
+    parser = _Parser(prog="python -m tj", description="Training Jacobian Lab: compute and inspect J = dθ_T/dθ_0.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    lay = sub.add_parser("layout", help="print the flat parameter layout: name shape start stop")
+    jac = sub.add_parser("jacobian", help="train, compute J and its SVD, save them as .npz")
+    for p in (lay, jac):
+        p.add_argument("--preset", default="paper")
+    jac.add_argument("--seed", type=int)
+    jac.add_argument("--dtype", choices=("float32", "float64"))
+    jac.add_argument("--init-from", help="a .npy file holding a flat θ_0 in tj's layout")
+    jac.add_argument("--tau", type=float, default=0.1, help="bulk threshold on |σ−1| for the summary")
+    jac.add_argument("--out", required=True, help="the .npz file to write")
+    args = parser.parse_args(argv)
+    try:
+        {"layout": cmd_layout, "jacobian": cmd_jacobian}[args.command](args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one clear line instead of a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

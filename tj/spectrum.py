@@ -1,0 +1,98 @@
+"""The SVD of J and what it says: singular values, alignment u_i·v_i, regions, movement."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+REGIONS = ("chaotic", "bulk", "stable")
+
+
+class SVDFailed(Exception):
+    """Every SVD route failed to converge."""
+
+
+@dataclass(frozen=True, eq=False)
+class Spectrum:
+    """J = U diag(σ) Vᵀ with σ descending, plus alignment u_i·v_i and movement |v_i·(θ_T − θ_0)|."""
+
+    singular_values: np.ndarray  # (P,) float64
+    U: np.ndarray                # (P, P): column i is u_i, where v_i ends up
+    Vh: np.ndarray               # (P, P): row i is v_i, a direction in initialisation space
+    alignment: np.ndarray        # (P,)
+    movement: np.ndarray         # (P,)
+    seconds: float
+    route: str
+
+    @property
+    def n(self) -> int:
+        return len(self.singular_values)
+
+
+def svd(jac: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """U, σ, Vᵀ in float64. LAPACK's float32 divide-and-conquer fails to converge on the paper's J,
+    so the matrix is promoted to float64 (gesdd); if that fails too, the slower QR-iteration gesvd runs."""
+    import scipy.linalg
+
+    a = jac.detach().cpu().double()
+    try:
+        u, s, vh = torch.linalg.svd(a, full_matrices=False)
+        if torch.isfinite(s).all():
+            return u.numpy(), s.numpy(), vh.numpy(), "float64 gesdd"
+    except RuntimeError:
+        pass
+    try:
+        u, s, vh = scipy.linalg.svd(a.numpy(), full_matrices=False, lapack_driver="gesvd", check_finite=False)
+    except (np.linalg.LinAlgError, ValueError) as err:
+        raise SVDFailed(f"the SVD of J did not converge ({err})") from err
+    return u, s, vh, "float64 gesvd"
+
+
+def spectrum(jac: torch.Tensor, theta0: torch.Tensor, theta_final: torch.Tensor) -> Spectrum:
+    """The spectrum of J and the per-direction quantities the paper plots."""
+    start = time.perf_counter()
+    if not torch.isfinite(jac).all():
+        raise SVDFailed("J has NaN/Inf entries; there is no spectrum to compute")
+    u, s, vh, route = svd(jac)
+    alignment = np.einsum("ji,ij->i", u, vh)
+    moved = (theta_final - theta0).detach().cpu().double().numpy()
+    movement = np.abs(vh @ moved)
+    return Spectrum(s, u, vh, alignment, movement, time.perf_counter() - start, route)
+
+
+def bulk_mask(sigma: np.ndarray, *, rank: int | None = None, threshold: float | None = None) -> np.ndarray:
+    """Which indices form the bulk: the `rank` smallest |σ−1|, or all with |σ−1| < `threshold`."""
+    dist = np.abs(np.asarray(sigma, dtype=np.float64) - 1)
+    if (rank is None) == (threshold is None):
+        raise ValueError("give exactly one of rank or threshold")
+    mask = np.zeros(len(dist), dtype=bool)
+    if rank is not None:
+        if not 0 <= rank <= len(dist):
+            raise ValueError(f"bulk rank must be between 0 and {len(dist)}, got {rank}")
+        mask[np.argsort(dist, kind="stable")[:rank]] = True
+    else:
+        if not threshold > 0:
+            raise ValueError(f"bulk threshold must be positive, got {threshold}")
+        mask = dist < threshold
+    return mask
+
+
+def regions(sigma: np.ndarray, *, rank: int | None = None, threshold: float | None = None) -> np.ndarray:
+    """A region name per index: bulk as chosen, else chaotic (σ > 1) or stable (σ < 1)."""
+    bulk = bulk_mask(sigma, rank=rank, threshold=threshold)
+    names = np.where(np.asarray(sigma) > 1, "chaotic", "stable").astype(object)
+    names[bulk] = "bulk"
+    return names
+
+
+def region_counts(labels: np.ndarray) -> dict[str, int]:
+    """How many indices fall in each region."""
+    return {r: int(np.sum(labels == r)) for r in REGIONS}
+
+
+def threshold_counts(sigma: np.ndarray, thresholds=(1e-3, 1e-2, 1e-1)) -> dict[float, int]:
+    """How many σ lie within τ of 1, per τ."""
+    dist = np.abs(np.asarray(sigma) - 1)
+    return {t: int(np.sum(dist < t)) for t in thresholds}
