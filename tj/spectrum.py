@@ -96,3 +96,15 @@ def threshold_counts(sigma: np.ndarray, thresholds=(1e-3, 1e-2, 1e-1)) -> dict[f
     """How many σ lie within τ of 1, per τ."""
     dist = np.abs(np.asarray(sigma) - 1)
     return {t: int(np.sum(dist < t)) for t in thresholds}
+
+
+def direction_by_block(spec, v: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """A direction's share of ‖v‖² per parameter block, and its first-layer part as (hidden, 64) images."""
+    from .model import layout
+
+    blocks = layout(spec)
+    v = np.asarray(v, dtype=np.float64)
+    total = float(v @ v) or 1.0
+    shares = np.array([float(v[b.start:b.stop] @ v[b.start:b.stop]) / total for b in blocks])
+    w1 = blocks[0]
+    return [b.name for b in blocks], shares, v[w1.start:w1.stop].reshape(w1.shape)

@@ -1,0 +1,35 @@
+"""Training Jacobian Lab: the router and the frame (sidebar with the current experiment)."""
+import streamlit as st
+
+import lab
+import tj
+
+st.set_page_config(page_title="Training Jacobian Lab", page_icon="🧭", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/build.py", title="Build an MLP", icon="🧱"),
+    st.Page("pages/jacobian.py", title="Training Jacobian", icon="🧮"),
+    st.Page("pages/spectrum.py", title="Spectrum", icon="📈"),
+]
+page = st.navigation(PAGES)
+
+
+def _pick_preset():
+    lab.set_current(tj.preset(st.session_state["preset_picker"]))
+
+
+with st.sidebar:
+    exp = lab.current()
+    name = lab.preset_name(exp)
+    options = list(tj.PRESETS) + ([] if name != "custom" else ["custom"])
+    st.selectbox("Preset", options, index=options.index(name), key="preset_picker", on_change=_pick_preset,
+                 help="lecture: small and fast for class; paper: Belrose & Scherlis's exact setup")
+    widths = " → ".join(map(str, exp.model.sizes))
+    st.markdown(f"**Current experiment:** {name}  \n"
+                f"MLP {widths}, {exp.model.activation}  \n"
+                f"{exp.train.optimizer.upper()} lr {exp.train.lr:g}, {exp.train.epochs} epochs, seed {exp.seed}  \n"
+                f"**P = {exp.model.n_params:,}** parameters")
+    st.markdown("  \n".join(lab.status_lines(exp)))
+
+page.run()

@@ -1,0 +1,131 @@
+"""The app's glue: the session's experiment, one result cache shared by all sessions, progress bars."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+import torch
+
+import tj
+from tj.cache import ResultCache
+from tj.jacobian import block_norms, estimate_seconds, finite_difference_check
+from tj.spectrum import direction_by_block
+
+DEFAULT_PRESET = "lecture"
+
+
+@st.cache_resource
+def results() -> ResultCache:
+    """One cache for every session of this server: a config is computed once and shared."""
+    return ResultCache(max_entries=24, max_bytes=1_500_000_000)
+
+
+def current() -> tj.Experiment:
+    """The experiment this session is looking at."""
+    if "experiment" not in st.session_state:
+        st.session_state["experiment"] = tj.preset(DEFAULT_PRESET)
+    return st.session_state["experiment"]
+
+
+def set_current(exp: tj.Experiment) -> None:
+    st.session_state["experiment"] = exp
+
+
+def preset_name(exp: tj.Experiment) -> str:
+    """The preset's name, or 'custom'."""
+    return next((name for name, p in tj.PRESETS.items() if p == exp), "custom")
+
+
+def trained(exp: tj.Experiment) -> tj.TrainResult:
+    """θ_T and the per-epoch metrics (fast: no progress bar needed)."""
+    def compute():
+        data = tj.load(exp.data, exp.torch_dtype)
+        return tj.train(exp.model, exp.train, data, tj.init_params(exp.model, exp.seed, exp.torch_dtype), exp.seed)
+    return results().get_or_compute(("train", exp), compute)
+
+
+def estimates(exp: tj.Experiment) -> dict[str, float]:
+    """Seconds for training, J and SVD on this server, from a short timed probe."""
+    return results().get_or_compute(("estimate", exp), lambda: estimate_seconds(exp))
+
+
+def have(kind: str, exp: tj.Experiment):
+    """A cached result or None; never computes."""
+    return results().peek((kind, exp))
+
+
+def jacobian(exp: tj.Experiment) -> tj.JacobianResult:
+    """J with a live progress bar (columns, elapsed, remaining); cached by config."""
+    cached = have("jacobian", exp)
+    if cached is not None:
+        return cached
+    n = exp.model.n_params
+    if results().is_computing(("jacobian", exp)):
+        st.info("Another session is computing this Jacobian right now; it will appear here when it is done.")
+    bar = st.progress(0.0, text=f"Training Jacobian: 0 / {n:,} columns")
+    start = time.perf_counter()
+
+    def progress(done, total):
+        elapsed = time.perf_counter() - start
+        left = f"~{elapsed / done * (total - done):.0f} s left" if done else "estimating time left"
+        st.session_state["jacobian_progress"] = (done, total)
+        bar.progress(done / total, text=f"Training Jacobian: {done:,} / {total:,} columns · "
+                                        f"{elapsed:.1f} s elapsed · {left}")
+        return False
+
+    try:
+        return results().get_or_compute(("jacobian", exp), lambda: tj.training_jacobian(exp, progress=progress))
+    finally:
+        bar.empty()
+
+
+def spectrum(exp: tj.Experiment) -> tj.Spectrum:
+    """The SVD of J (which must be computed already)."""
+    def compute():
+        res = jacobian(exp)
+        return tj.spectrum(res.jacobian, res.theta0, res.theta_final)
+    if have("spectrum", exp) is None:
+        with st.spinner("Singular value decomposition of J (float64)…"):
+            return results().get_or_compute(("spectrum", exp), compute)
+    return results().get_or_compute(("spectrum", exp), compute)
+
+
+def fd_check(exp: tj.Experiment, seed: int):
+    res = jacobian(exp)
+    return results().get_or_compute(("fd", exp, seed), lambda: finite_difference_check(exp, res.jacobian, seed=seed))
+
+
+def structure(exp: tj.Experiment):
+    res = jacobian(exp)
+    return results().get_or_compute(("blocks", exp), lambda: block_norms(exp.model, res.jacobian))
+
+
+def direction(exp: tj.Experiment, index: int):
+    return direction_by_block(exp.model, spectrum(exp).Vh[index])
+
+
+def explain_failure(err: Exception) -> str:
+    """Words for a failed computation: what happened and what to change."""
+    if isinstance(err, tj.Diverged):
+        return (f"**Training diverged.** {err}. The learning rate is too large for this network: "
+                "the loss blew up to infinity. Lower the learning rate (try 0.1 or less) or switch on the cosine schedule.")
+    if isinstance(err, tj.SVDFailed):
+        return f"**The SVD failed.** {err}. Try float64 or a smaller network."
+    if isinstance(err, MemoryError) or "memory" in str(err).lower():
+        return "**Out of memory.** This network's Jacobian does not fit on this server; make it narrower."
+    return f"**Something went wrong:** {type(err).__name__}: {err}"
+
+
+def status_lines(exp: tj.Experiment) -> list[str]:
+    """What exists for the current experiment."""
+    marks = {True: "✅", False: "⬜"}
+    return [f"{marks[have(kind, exp) is not None]} {label}"
+            for kind, label in (("train", "trained"), ("jacobian", "Jacobian"), ("spectrum", "spectrum"))]
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
+
+
+def torch_threads() -> int:
+    return torch.get_num_threads()

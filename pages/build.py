@@ -1,0 +1,85 @@
+"""Build an MLP: the data, the network and optimizer controls, training curves."""
+import streamlit as st
+
+import lab
+import tj
+from tj import charts
+
+st.title("Build an MLP")
+exp = lab.current()
+data = tj.load(exp.data)
+
+st.subheader("The data: UCI 8×8 handwritten digits")
+c1, c2, c3 = st.columns(3)
+c1.metric("training images", f"{len(data.y_train):,}")
+c2.metric("test images", f"{len(data.y_test):,}")
+c3.metric("pixels per image", "64 (8×8, scaled to [0, 1])")
+st.altair_chart(charts.digits_chart(data.x_train[:20].numpy(), [f"#{i}: label {int(y)}" for i, y in
+                                                                  enumerate(data.y_train[:20])]))
+
+st.subheader("The network and its training")
+with st.form("config"):
+    a, b, c = st.columns(3)
+    widths_text = a.text_input("hidden widths (comma-separated)", ", ".join(map(str, exp.model.widths)),
+                               help="64 is the paper's; '32, 16' makes two hidden layers")
+    activation = a.selectbox("activation", tj.model.ACTIVATIONS, index=tj.model.ACTIVATIONS.index(exp.model.activation))
+    init = a.selectbox("initialisation", tj.model.INITS, index=tj.model.INITS.index(exp.model.init))
+    optimizer = b.selectbox("optimizer", tj.train.OPTIMIZERS, index=tj.train.OPTIMIZERS.index(exp.train.optimizer),
+                            format_func={"sgd": "SGD + momentum", "adam": "Adam"}.get)
+    lr = b.number_input("learning rate", value=float(exp.train.lr), min_value=0.0, format="%g")
+    momentum = b.number_input("momentum (SGD)", value=float(exp.train.momentum), min_value=0.0, max_value=0.999)
+    schedule = b.selectbox("schedule", tj.train.SCHEDULES, index=tj.train.SCHEDULES.index(exp.train.schedule))
+    epochs = c.number_input("epochs", value=int(exp.train.epochs), min_value=1, max_value=200, step=1)
+    batch = c.number_input("batch size", value=int(exp.train.batch_size), min_value=1, max_value=1600, step=1)
+    seed = c.number_input("seed", value=int(exp.seed), min_value=0, step=1)
+    submitted = st.form_submit_button("Train", type="primary")
+
+if submitted:
+    try:
+        widths = tuple(int(w) for w in widths_text.replace(" ", "").split(",") if w)
+    except ValueError:
+        st.error(f"Hidden widths must be whole numbers separated by commas; got '{widths_text}'.")
+        st.stop()
+    if any(w < 1 for w in widths):
+        st.error("Every hidden width must be at least 1.")
+        st.stop()
+    lab.set_current(exp.replace(**{
+        "model.widths": widths, "model.activation": activation, "model.init": init,
+        "train.optimizer": optimizer, "train.lr": float(lr), "train.momentum": float(momentum),
+        "train.schedule": schedule, "train.epochs": int(epochs), "train.batch_size": int(batch), "seed": int(seed)}))
+    exp = lab.current()
+
+n = exp.model.n_params
+mem = tj.memory_estimate(exp)
+est = lab.estimates(exp)
+c1, c2, c3 = st.columns(3)
+c1.metric("parameters P", f"{n:,}")
+c2.metric("J will be", f"{n:,} × {n:,}", lab.megabytes(mem["jacobian"]), delta_color="off")
+c3.metric("J will take about", f"{est['jacobian']:.0f} s", "estimate on this server", delta_color="off")
+
+if submitted or lab.have("train", exp) is not None:
+    result = lab.trained(exp)
+    if not result.ok:
+        step, epoch = result.diverged_at
+        st.error(f"**Training diverged** at step {step} (epoch {epoch + 1}): the loss became NaN or infinite. "
+                 "The learning rate is too large for this network. Lower it (the paper uses 0.1 with momentum 0.9, "
+                 "3e-3 for Adam) or use the cosine schedule.")
+        st.stop()
+    m = result.metrics
+    st.altair_chart(charts.curves_chart(m))
+    st.markdown(f"Final test loss **{m.test_loss[-1]:.4f}** nats, test accuracy **{100 * m.test_acc[-1]:.1f} %** "
+                f"(before training: {m.test_loss[0]:.3f} nats).")
+    if m.test_loss[-1] >= m.test_loss[0]:
+        st.warning("The network did not learn: the test loss did not go down. Try a smaller learning rate.")
+    logits = tj.forward(exp.model, result.theta_final, data.x_test[:20])
+    probs = logits.softmax(1)
+    titles = [f"pred {int(p)} ({100 * probs[i, p]:.0f}%) · true {int(y)}"
+              for i, (p, y) in enumerate(zip(logits.argmax(1), data.y_test[:20]))]
+    st.altair_chart(charts.digits_chart(data.x_test[:20].numpy(), titles, columns=5, size=64))
+    st.page_link("pages/jacobian.py", label="Next: compute the training Jacobian of this run", icon="➡️")
+else:
+    st.info("Press **Train** to train this network (it takes well under a second for the presets).")
+
+st.info("**What to notice.** Training is a deterministic function θ_0 ↦ θ_T: the batches come in a fixed order "
+        "and there is no dropout, so the same seed always gives the same θ_T. That is what makes its "
+        "derivative, the training Jacobian, well defined. Note P: J will have P² entries.")
