@@ -4,6 +4,8 @@ import streamlit as st
 import lab
 import tj
 from tj import charts
+from tj.model import ACTIVATIONS, INITS
+from tj.train import OPTIMIZERS, SCHEDULES
 
 st.title("Build an MLP")
 exp = lab.current()
@@ -22,13 +24,13 @@ with st.form("config"):
     a, b, c = st.columns(3)
     widths_text = a.text_input("hidden widths (comma-separated)", ", ".join(map(str, exp.model.widths)),
                                help="64 is the paper's; '32, 16' makes two hidden layers")
-    activation = a.selectbox("activation", tj.model.ACTIVATIONS, index=tj.model.ACTIVATIONS.index(exp.model.activation))
-    init = a.selectbox("initialisation", tj.model.INITS, index=tj.model.INITS.index(exp.model.init))
-    optimizer = b.selectbox("optimizer", tj.train.OPTIMIZERS, index=tj.train.OPTIMIZERS.index(exp.train.optimizer),
+    activation = a.selectbox("activation", ACTIVATIONS, index=ACTIVATIONS.index(exp.model.activation))
+    init = a.selectbox("initialisation", INITS, index=INITS.index(exp.model.init))
+    optimizer = b.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(exp.train.optimizer),
                             format_func={"sgd": "SGD + momentum", "adam": "Adam"}.get)
     lr = b.number_input("learning rate", value=float(exp.train.lr), min_value=0.0, format="%g")
     momentum = b.number_input("momentum (SGD)", value=float(exp.train.momentum), min_value=0.0, max_value=0.999)
-    schedule = b.selectbox("schedule", tj.train.SCHEDULES, index=tj.train.SCHEDULES.index(exp.train.schedule))
+    schedule = b.selectbox("schedule", SCHEDULES, index=SCHEDULES.index(exp.train.schedule))
     epochs = c.number_input("epochs", value=int(exp.train.epochs), min_value=1, max_value=200, step=1)
     batch = c.number_input("batch size", value=int(exp.train.batch_size), min_value=1, max_value=1600, step=1)
     seed = c.number_input("seed", value=int(exp.seed), min_value=0, step=1)

@@ -1,0 +1,133 @@
+"""Every page through streamlit.testing.v1.AppTest on the lecture preset."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import lab
+import tj
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def app(page=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    if page:
+        at.switch_page(f"pages/{page}.py")
+    return at.run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list:
+    return at.get("vega_lite_chart")
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    lab.results().clear()
+    yield
+
+
+def test_home_explains_and_times_both_presets():
+    at = ok(app())
+    text = " ".join(m.value for m in at.markdown)
+    assert "training Jacobian" in text and "bulk" in text
+    assert at.latex and "lecture" in at.dataframe[0].value.to_string() and "paper" in at.dataframe[0].value.to_string()
+    assert "P = 1,210" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+def test_build_trains_and_a_control_changes_the_result():
+    at = ok(app("build"))
+    assert charts(at) and metric(at, "parameters P") == "1,210"
+    at.button[0].click()
+    ok(at.run())
+    first = next(m.value for m in at.markdown if "Final test loss" in m.value)
+    assert len(charts(at)) == 3  # data grid, curves, predictions
+    at.number_input[0].set_value(0.02)  # learning rate
+    at.button[0].click()
+    ok(at.run())
+    second = next(m.value for m in at.markdown if "Final test loss" in m.value)
+    assert first != second
+    assert at.session_state["experiment"].train.lr == 0.02
+
+
+def test_diverging_learning_rate_reads_as_an_error():
+    at = ok(app("build"))
+    at.number_input[0].set_value(1e10)
+    at.button[0].click()
+    ok(at.run())
+    assert any("diverged" in e.value for e in at.error)
+
+
+def test_width_input_is_validated():
+    at = ok(app("build"))
+    at.text_input[0].set_value("16, x")
+    at.button[0].click()
+    ok(at.run())
+    assert any("whole numbers" in e.value for e in at.error)
+
+
+def test_spectrum_first_offers_to_compute_then_jacobian_is_computed_once(monkeypatch):
+    calls = []
+    real = tj.training_jacobian
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tj, "training_jacobian", counting)
+    at = ok(app("spectrum"))
+    assert any("not computed yet" in w.value for w in at.warning)
+    assert not charts(at)
+    at.button(key="compute_spectrum").click()
+    ok(at.run())
+    assert len(charts(at)) >= 7 and int(metric(at, "bulk").replace(",", "")) > 0
+    bulk_tau = metric(at, "bulk")
+    at.select_slider(key="tau").set_value(1e-2)
+    ok(at.run())
+    assert metric(at, "bulk") != bulk_tau  # a control changes the result
+    for page in ("jacobian", "build", "spectrum", "jacobian"):
+        at.switch_page(f"pages/{page}.py")
+        ok(at.run())
+    assert metric(at, "computed in").endswith(" s")
+    assert len(calls) == 1
+
+
+def test_jacobian_page_computes_verifies_and_offers_downloads():
+    at = ok(app("jacobian"))
+    assert [b.label for b in at.button][:2] == ["Stop", "Compute J"]
+    at.button(key="compute_jacobian").click()
+    ok(at.run())
+    assert charts(at)  # block heatmap
+    at.button(key="fd_check").click()
+    ok(at.run())
+    assert float(metric(at, "relative error ‖J·v − FD‖ / ‖FD‖")) < 1e-4
+    assert at.get("download_button")
+
+
+def test_stop_reports_progress_without_losing_anything():
+    at = app("jacobian")
+    at.session_state["jacobian_progress"] = (320, 1210)
+    at.button(key="stop_jacobian").click()
+    ok(at.run())
+    assert any("Stopped after 320 of 1,210 columns" in w.value for w in at.warning)
+
+
+def test_picking_a_direction_shows_its_first_layer():
+    at = ok(app("spectrum"))
+    at.button(key="compute_spectrum").click()
+    ok(at.run())
+    at.number_input(key="direction_index").set_value(0)
+    ok(at.run())
+    assert any("σ_0 =" in m.value for m in at.markdown)
+    at.radio(key="bulk_mode").set_value("rank k (k smallest |σ − 1|)")
+    ok(at.run())
+    assert int(metric(at, "bulk").replace(",", "")) == 1210 // 3
