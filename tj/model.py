@@ -81,8 +81,10 @@ def init_params(spec: MLPSpec, seed: int, dtype=torch.float32) -> torch.Tensor:
 _C = math.sqrt(2.0 / math.pi)
 
 
-def activation(name: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """φ(z), φ'(z), φ''(z) for the named activation."""
+def activation(name: str, z: torch.Tensor, derivatives: bool = True):
+    """φ(z), φ'(z), φ''(z) for the named activation; just φ(z) when derivatives is False."""
+    if not derivatives:
+        return _VALUE[name](z)
     if name == "gelu_tanh":
         u = _C * (z + 0.044715 * z**3)
         du, d2u = _C * (1 + 3 * 0.044715 * z**2), _C * 6 * 0.044715 * z
@@ -104,13 +106,21 @@ def activation(name: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, 
     raise ValueError(f"unknown activation {name!r}; choose one of {ACTIVATIONS}")
 
 
+_VALUE = {
+    "gelu_tanh": lambda z: torch.nn.functional.gelu(z, approximate="tanh"),
+    "gelu_erf": torch.nn.functional.gelu,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+}
+
+
 def forward(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Logits (B, 10) for inputs x (B, 64)."""
+    """Logits (…, B, 10) for inputs x (B, 64) and one θ (P,) or a stack of them (…, P)."""
     layers = unflatten(spec, theta)
     a = x
     for i, (w, b) in enumerate(layers):
-        z = torch.addmm(b, a, w.T)
-        a = activation(spec.activation, z)[0] if i < len(layers) - 1 else z
+        z = torch.matmul(a, w.mT) + b.unsqueeze(-2)
+        a = activation(spec.activation, z, derivatives=False) if i < len(layers) - 1 else z
     return a
 
 

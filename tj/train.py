@@ -107,12 +107,16 @@ class Optimizer:
 
 
 def train(model: MLPSpec, spec: TrainSpec, data: Dataset, theta0: torch.Tensor, seed: int = 0,
-          record=None) -> TrainResult:
-    """Train from θ_0; `record(step, θ_t, grad, lr, optimizer, keep, idx)` sees every step after its update."""
+          record=None, basis: torch.Tensor | None = None) -> TrainResult:
+    """Train from θ_0; `record(step, θ_t, grad, lr, optimizer, keep, idx)` sees every step after its update.
+
+    With `basis` B (k, P) training is restricted to θ = θ_0 + Bᵀc: the optimizer moves c, starting at 0."""
     steps = batch_indices(spec, len(data.y_train), seed)
     lrs = learning_rates(spec, len(steps))
     per_epoch = len(steps) // spec.epochs
-    theta, opt = theta0.clone(), Optimizer(spec, theta0)
+    theta = theta0.clone()
+    params = theta if basis is None else torch.zeros(len(basis), dtype=theta0.dtype)
+    opt = Optimizer(spec, params)
     history = [[], [], [], []]
 
     def log(th):
@@ -126,7 +130,11 @@ def train(model: MLPSpec, spec: TrainSpec, data: Dataset, theta0: torch.Tensor, 
         keep = {} if record is not None else None
         loss, grad = loss_and_grad(model, theta, data.x_train[idx], data.y_train[idx], spec.loss, keep)
         before = theta.clone() if record is not None else None
-        opt.step(theta, grad, lrs[t])
+        if basis is None:
+            opt.step(theta, grad, lrs[t])
+        else:
+            opt.step(params, basis @ grad, lrs[t])
+            theta = torch.addmv(theta0, basis.T, params)
         if record is not None:
             record(t, before, grad, lrs[t], opt, keep, idx)
         if not (math.isfinite(loss.item()) and torch.isfinite(theta).all()):

@@ -1,0 +1,111 @@
+"""Perturbing along singular directions: the output effect in and out of distribution, linearity, subspace training."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import load, out_of_distribution
+from .model import forward, init_params
+from .presets import Experiment
+from .train import evaluate, train
+
+
+def max_kl(exp: Experiment, theta: torch.Tensor, directions: torch.Tensor, x: torch.Tensor, alpha: float = 1.0,
+           chunk: int = 64) -> np.ndarray:
+    """For each direction v_i (rows, unit norm): max over inputs of KL(p(θ) ‖ p(θ + αv_i)), in nats."""
+    dtype = torch.float64
+    theta, x = theta.to(dtype), x.to(dtype)
+    logp = torch.log_softmax(forward(exp.model, theta, x), -1)  # (N, 10)
+    p = logp.exp()
+    out = []
+    for i in range(0, len(directions), chunk):
+        thetas = theta + alpha * directions[i:i + chunk].to(dtype)        # (c, P)
+        logq = torch.log_softmax(forward(exp.model, thetas, x), -1)      # (c, N, 10)
+        kl = (p * (logp - logq)).sum(-1).clamp(min=0)                    # (c, N)
+        out.append(kl.max(-1).values)
+    return torch.cat(out).numpy()
+
+
+def output_effect(exp: Experiment, theta_final: torch.Tensor, vh: np.ndarray, alpha: float = 1.0,
+                  progress=None) -> dict[str, np.ndarray]:
+    """Max-KL per direction on train, test, inverted test and Gaussian-noise inputs (the paper's figure 4)."""
+    sets = out_of_distribution(load(exp.data))
+    dirs = torch.from_numpy(np.ascontiguousarray(vh))
+    out = {}
+    for j, (name, x) in enumerate(sets.items()):
+        out[name] = max_kl(exp, theta_final, dirs, x, alpha)
+        if progress is not None:
+            progress(j + 1, len(sets))
+    return out
+
+
+def probabilities(exp: Experiment, theta: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """Class probabilities (N, 10)."""
+    return torch.softmax(forward(exp.model, theta.double(), x.double()), -1).numpy()
+
+
+@dataclass(frozen=True, eq=False)
+class Linearity:
+    """Retraining from θ_0 + εv_k: the response along u_k, the rest, the test loss, and the prediction εσ_k."""
+
+    index: int
+    eps: np.ndarray
+    along: np.ndarray       # |δ·u_k|
+    across: np.ndarray      # ‖δ − (δ·u_k)u_k‖
+    test_loss: np.ndarray
+    predicted: np.ndarray   # ε σ_k
+
+
+def linearity(exp: Experiment, spectrum, index: int, eps=None, theta0=None, progress=None) -> Linearity:
+    """Retrain from θ_0 + εv_k for each ε and measure δ = θ_T(θ_0 + εv_k) − θ_T(θ_0)."""
+    eps = np.logspace(-3, 3, 30) if eps is None else np.asarray(eps, dtype=np.float64)
+    dtype = torch.float64
+    data = load(exp.data, dtype)
+    theta0 = (init_params(exp.model, exp.seed, dtype) if theta0 is None else theta0).to(dtype)
+    base = train(exp.model, exp.train, data, theta0, exp.seed).theta_final
+    v = torch.from_numpy(np.ascontiguousarray(spectrum.Vh[index])).to(dtype)
+    u = torch.from_numpy(np.ascontiguousarray(spectrum.U[:, index])).to(dtype)
+    along, across, losses = [], [], []
+    for j, e in enumerate(eps):
+        res = train(exp.model, exp.train, data, theta0 + float(e) * v, exp.seed)
+        delta = res.theta_final - base
+        a = delta @ u
+        along.append(abs(a.item()))
+        across.append((delta - a * u).norm().item())
+        losses.append(res.metrics.test_loss[-1] if res.ok else float("nan"))
+        if progress is not None:
+            progress(j + 1, len(eps))
+    s = spectrum.singular_values[index]
+    return Linearity(index, eps, np.array(along), np.array(across), np.array(losses), eps * s)
+
+
+SUBSPACES = ("bulk", "complement of bulk", "top-k (chaotic)", "bottom-k (stable)")
+
+
+def subspace_rows(sigma: np.ndarray, kind: str, k: int) -> np.ndarray:
+    """Which right singular vectors span each kind of k-dimensional subspace."""
+    dist = np.abs(np.asarray(sigma) - 1)
+    order = {"bulk": np.argsort(dist, kind="stable"), "complement of bulk": np.argsort(-dist, kind="stable"),
+             "top-k (chaotic)": np.arange(len(sigma)), "bottom-k (stable)": np.arange(len(sigma))[::-1]}[kind]
+    return order[:k]
+
+
+def subspace_training(exp: Experiment, spectrum, ks, kinds=SUBSPACES, theta0=None, progress=None) -> dict:
+    """Final test loss when training only c in θ = θ_0 + Bᵀc, B = k chosen right singular vectors."""
+    dtype = exp.torch_dtype
+    data = load(exp.data, dtype)
+    theta0 = (init_params(exp.model, exp.seed, dtype) if theta0 is None else theta0).to(dtype)
+    vh = torch.from_numpy(np.ascontiguousarray(spectrum.Vh)).to(dtype)
+    out, done, total = {kind: [] for kind in kinds}, 0, len(kinds) * len(ks)
+    for kind in kinds:
+        for k in ks:
+            basis = vh[torch.from_numpy(subspace_rows(spectrum.singular_values, kind, int(k)).copy())]
+            res = train(exp.model, exp.train, data, theta0, exp.seed, basis=basis)
+            out[kind].append(evaluate(exp.model, res.theta_final, data.x_test, data.y_test)[0] if res.ok
+                             else float("nan"))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return {kind: np.array(v) for kind, v in out.items()}
