@@ -11,6 +11,8 @@ PAGES = [
     st.Page("pages/build.py", title="Build an MLP", icon="🧱"),
     st.Page("pages/jacobian.py", title="Training Jacobian", icon="🧮"),
     st.Page("pages/spectrum.py", title="Spectrum", icon="📈"),
+    st.Page("pages/compare.py", title="Compare", icon="🔀"),
+    st.Page("pages/perturb.py", title="Perturb", icon="🎯"),
 ]
 page = st.navigation(PAGES)
 

@@ -7,6 +7,8 @@ import streamlit as st
 import torch
 
 import tj
+import tj.compare
+import tj.perturb
 from tj.cache import ResultCache
 from tj.jacobian import block_norms, estimate_seconds, finite_difference_check
 from tj.spectrum import direction_by_block
@@ -49,34 +51,38 @@ def estimates(exp: tj.Experiment) -> dict[str, float]:
     return results().get_or_compute(("estimate", exp), lambda: estimate_seconds(exp))
 
 
-def have(kind: str, exp: tj.Experiment):
+def have(kind: str, exp: tj.Experiment, *extra):
     """A cached result or None; never computes."""
-    return results().peek((kind, exp))
+    return results().peek((kind, exp, *extra))
 
 
-def jacobian(exp: tj.Experiment) -> tj.JacobianResult:
-    """J with a live progress bar (columns, elapsed, remaining); cached by config."""
-    cached = have("jacobian", exp)
-    if cached is not None:
-        return cached
-    n = exp.model.n_params
-    if results().is_computing(("jacobian", exp)):
-        st.info("Another session is computing this Jacobian right now; it will appear here when it is done.")
-    bar = st.progress(0.0, text=f"Training Jacobian: 0 / {n:,} columns")
+def cached(key, compute, label: str, unit: str = "steps"):
+    """get_or_compute with a live progress bar: compute(progress) reports (done, total)."""
+    value = results().peek(key)
+    if value is not None:
+        return value
+    if results().is_computing(key):
+        st.info(f"Another session is computing this ({label}) right now; it will appear here when it is done.")
+    bar = st.progress(0.0, text=f"{label}: starting")
     start = time.perf_counter()
 
     def progress(done, total):
         elapsed = time.perf_counter() - start
         left = f"~{elapsed / done * (total - done):.0f} s left" if done else "estimating time left"
-        st.session_state["jacobian_progress"] = (done, total)
-        bar.progress(done / total, text=f"Training Jacobian: {done:,} / {total:,} columns · "
-                                        f"{elapsed:.1f} s elapsed · {left}")
+        st.session_state["progress"] = (label, done, total)
+        bar.progress(done / total, text=f"{label}: {done:,} / {total:,} {unit} · {elapsed:.1f} s elapsed · {left}")
         return False
 
     try:
-        return results().get_or_compute(("jacobian", exp), lambda: tj.training_jacobian(exp, progress=progress))
+        return results().get_or_compute(key, lambda: compute(progress))
     finally:
         bar.empty()
+
+
+def jacobian(exp: tj.Experiment) -> tj.JacobianResult:
+    """J with a live progress bar (columns, elapsed, remaining); cached by config."""
+    return cached(("jacobian", exp), lambda p: tj.training_jacobian(exp, progress=p),
+                  f"Training Jacobian ({exp.model.n_params:,} columns)", "columns")
 
 
 def spectrum(exp: tj.Experiment) -> tj.Spectrum:
@@ -88,6 +94,48 @@ def spectrum(exp: tj.Experiment) -> tj.Spectrum:
         with st.spinner("Singular value decomposition of J (float64)…"):
             return results().get_or_compute(("spectrum", exp), compute)
     return results().get_or_compute(("spectrum", exp), compute)
+
+
+def bulk_of(exp: tj.Experiment, label: str):
+    """(σ, Vᵀ in float32) of a variant: its J is computed, decomposed and dropped to save memory."""
+    full = have("spectrum", exp)
+    if full is not None:
+        return full.singular_values, full.Vh
+
+    def compute(progress):
+        res = tj.training_jacobian(exp, progress=progress)
+        spec = tj.spectrum(res.jacobian, res.theta0, res.theta_final)
+        return spec.singular_values, spec.Vh.astype("float32")
+    return cached(("bulk", exp), compute, f"{label}: J and its SVD", "columns")
+
+
+def function_jacobian(exp: tj.Experiment, which: str):
+    """The parameter-function Jacobian at θ_0 on an input set, decomposed."""
+    def compute(progress):
+        progress(0, 1)
+        out = tj.compare.function_jacobian(exp.model, tj.init_params(exp.model, exp.seed),
+                                           tj.compare.inputs_for(exp, which))
+        progress(1, 1)
+        return out
+    return cached(("fjac", exp, which), compute, f"parameter-function Jacobian on {which} inputs", "parts")
+
+
+def output_effect(exp: tj.Experiment, alpha: float):
+    res, spec = jacobian(exp), spectrum(exp)
+    return cached(("kl", exp, alpha), lambda p: tj.perturb.output_effect(exp, res.theta_final, spec.Vh, alpha, p),
+                  "output change along every v_i", "input sets")
+
+
+def linearity(exp: tj.Experiment, index: int, eps: tuple):
+    spec = spectrum(exp)
+    return cached(("linearity", exp, index, eps), lambda p: tj.perturb.linearity(exp, spec, index, eps, progress=p),
+                  f"retraining from θ_0 + ε v_{index}", "retrainings")
+
+
+def subspace(exp: tj.Experiment, ks: tuple):
+    spec = spectrum(exp)
+    return cached(("subspace", exp, ks), lambda p: tj.perturb.subspace_training(exp, spec, ks, progress=p),
+                  "restricted trainings", "runs")
 
 
 def fd_check(exp: tj.Experiment, seed: int):

@@ -24,7 +24,7 @@ if lab.have("jacobian", exp) is None:
     stopped = stop_col.button("Stop", key="stop_jacobian", help="Stops a running computation")
     go = go_col.button("Compute J", type="primary", key="compute_jacobian")
     if stopped:
-        done, total = st.session_state.get("jacobian_progress", (0, n))
+        _, done, total = st.session_state.get("progress", ("", 0, n))
         st.warning(f"Stopped after {done:,} of {total:,} columns. Nothing else was lost; press Compute J to start again.")
     if not go:
         st.stop()

@@ -115,7 +115,7 @@ def test_jacobian_page_computes_verifies_and_offers_downloads():
 
 def test_stop_reports_progress_without_losing_anything():
     at = app("jacobian")
-    at.session_state["jacobian_progress"] = (320, 1210)
+    at.session_state["progress"] = ("Training Jacobian", 320, 1210)
     at.button(key="stop_jacobian").click()
     ok(at.run())
     assert any("Stopped after 320 of 1,210 columns" in w.value for w in at.warning)

@@ -152,17 +152,92 @@ def signed_images_chart(images, titles, columns: int = 16, size: int = 40, title
         facet=alt.Facet("title:N", title=title or None, sort=alt.SortField("n")), columns=columns)
 
 
-def block_heatmap(names, matrix, title: str = "‖(J − I) block‖_F") -> alt.LayerChart:
-    """A small (blocks × blocks) heatmap of per-block norms, with the values written in."""
+def matrix_heatmap(names, matrix, title: str, x_title: str, y_title: str, value: str = "value") -> alt.LayerChart:
+    """A small labelled square heatmap with the values written in."""
     names = list(names)
-    df = pd.DataFrame([{"output block": r, "input block": c, "norm": float(matrix[i][j]), "i": i, "j": j}
+    df = pd.DataFrame([{"row": r, "column": c, value: float(matrix[i][j])}
                        for i, r in enumerate(names) for j, c in enumerate(names)])
-    base = alt.Chart(df).encode(x=alt.X("input block:N", sort=names, title="perturbed at init (column block)"),
-                                y=alt.Y("output block:N", sort=names, title="effect after training (row block)"))
-    rect = base.mark_rect().encode(color=alt.Color("norm:Q", scale=alt.Scale(scheme="viridis"), title="norm"),
-                                   tooltip=["output block:N", "input block:N", alt.Tooltip("norm:Q", format=".4g")])
-    text = base.mark_text(color="white").encode(text=alt.Text("norm:Q", format=".3g"))
+    base = alt.Chart(df).encode(x=alt.X("column:N", sort=names, title=x_title),
+                                y=alt.Y("row:N", sort=names, title=y_title))
+    rect = base.mark_rect().encode(color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis")),
+                                   tooltip=["row:N", "column:N", alt.Tooltip(f"{value}:Q", format=".4g")])
+    text = base.mark_text(color="white").encode(text=alt.Text(f"{value}:Q", format=".3g"))
     return alt.layer(rect, text).properties(title=title, width=320, height=320)
+
+
+def block_heatmap(names, matrix, title: str = "‖(J − I) block‖_F") -> alt.LayerChart:
+    """Per-block norms of J − I: rows where the effect lands, columns where the nudge was made."""
+    return matrix_heatmap(names, matrix, title, "perturbed at init (column block)",
+                          "effect after training (row block)", "norm")
+
+
+def series_chart(series: dict, y_title: str, log_y: bool = True, title: str = "", x_title: str = "index",
+                 floor: float = 1e-16) -> alt.Chart:
+    """Several curves y(index) on one chart, each thinned so the whole stays under the row limit."""
+    per = max(50, MAX_ROWS // max(1, len(series)))
+    parts = []
+    for name, values in series.items():
+        values = np.asarray(values, dtype=np.float64)
+        df = pd.DataFrame({"x": np.arange(len(values)), "y": np.maximum(values, floor) if log_y else values,
+                           "series": name})
+        parts.append(_thin(df, per))
+    scale = alt.Scale(type="log") if log_y else alt.Scale()
+    return alt.Chart(pd.concat(parts)).mark_line(strokeWidth=1.5).encode(
+        x=alt.X("x:Q", title=x_title), y=alt.Y("y:Q", title=y_title, scale=scale),
+        color=alt.Color("series:N", title=None),
+        tooltip=["series:N", alt.Tooltip("x:Q", title=x_title), alt.Tooltip("y:Q", format=".4g", title=y_title)],
+    ).properties(title=title, height=280)
+
+
+def overlap_chart(ks, overlaps: dict, baseline, title: str = "Bulk overlap") -> alt.LayerChart:
+    """Mean principal cosine against subspace rank k, with the random-subspace baseline dashed."""
+    ks = np.asarray(ks)
+    df = pd.concat([pd.DataFrame({"k": ks, "overlap": np.asarray(v), "pair": name}) for name, v in overlaps.items()])
+    base = pd.DataFrame({"k": ks, "overlap": np.asarray(baseline), "pair": "random subspaces"})
+    lines = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("k:Q", title="subspace rank k", scale=alt.Scale(type="log")),
+        y=alt.Y("overlap:Q", title="mean cosine of principal angles", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("pair:N", title=None),
+        tooltip=["pair:N", "k:Q", alt.Tooltip("overlap:Q", format=".3f")])
+    dashed = alt.Chart(base).mark_line(strokeDash=[5, 4], color="gray").encode(
+        x="k:Q", y="overlap:Q", tooltip=["pair:N", "k:Q", alt.Tooltip("overlap:Q", format=".3f")])
+    return alt.layer(dashed, lines).properties(title=title, height=280)
+
+
+def kl_chart(kl: dict, labels) -> alt.Chart:
+    """Max-over-inputs KL per singular index, one colour per input set, log scale."""
+    return series_chart(kl, "max KL(p ‖ p perturbed) (nats)", True, "Output change when θ_T moves along v_i",
+                        "singular index i", floor=1e-12)
+
+
+def linearity_chart(lin) -> alt.HConcatChart:
+    """|δ·u_k|, ‖δ − (δ·u_k)u_k‖ and the prediction εσ_k against ε (log-log), and the test loss."""
+    df = pd.concat([pd.DataFrame({"eps": lin.eps, "value": np.maximum(v, 1e-16), "curve": name})
+                    for name, v in (("|δ·u_k| (measured)", lin.along), ("‖δ − (δ·u_k)u_k‖", lin.across),
+                                    ("ε σ_k (predicted by J)", lin.predicted))])
+    resp = alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("eps:Q", scale=alt.Scale(type="log"), title="ε"),
+        y=alt.Y("value:Q", scale=alt.Scale(type="log"), title="size of the change in θ_T"),
+        color=alt.Color("curve:N", title=None),
+        strokeDash=alt.condition(alt.datum.curve == "ε σ_k (predicted by J)", alt.value([5, 4]), alt.value([1, 0])),
+        tooltip=["curve:N", alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("value:Q", format=".4g")],
+    ).properties(title=f"Retraining from θ_0 + ε v_{lin.index}", width=360, height=260)
+    loss = alt.Chart(pd.DataFrame({"eps": lin.eps, "test loss": lin.test_loss})).mark_line(point=True).encode(
+        x=alt.X("eps:Q", scale=alt.Scale(type="log"), title="ε"), y=alt.Y("test loss:Q", title="test loss (nats)"),
+        tooltip=[alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("test loss:Q", format=".4f")],
+    ).properties(title="Test loss after retraining", width=300, height=260)
+    return alt.hconcat(resp, loss)
+
+
+def subspace_chart(ks, losses: dict) -> alt.Chart:
+    """Final test loss of training restricted to k singular directions, per kind of subspace."""
+    df = pd.concat([pd.DataFrame({"k": np.asarray(ks), "test loss": np.asarray(v), "subspace": name})
+                    for name, v in losses.items()])
+    return alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("k:Q", title="dimensions k trained"), y=alt.Y("test loss:Q", title="final test loss (nats)"),
+        color=alt.Color("subspace:N", title=None),
+        tooltip=["subspace:N", "k:Q", alt.Tooltip("test loss:Q", format=".4f")],
+    ).properties(title="Training restricted to θ_0 + Bᵀc", height=280)
 
 
 def block_share_chart(names, shares, title: str = "share of ‖v‖² per parameter block") -> alt.Chart:

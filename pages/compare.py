@@ -1,0 +1,73 @@
+"""Compare: do bulks agree across seeds, shuffled labels and noise inputs? And with the parameter-function Jacobian?"""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import lab
+from tj import charts
+from tj.compare import bulk_basis, default_ks, mean_principal_cosine, overlap_sweep, random_overlap, variants
+
+st.title("Compare bulks")
+exp = lab.current()
+n = exp.model.n_params
+st.markdown("Same network, same θ₀ and training recipe, but **shuffled labels** or **uniform-noise inputs**; "
+            "and the same recipe from **other seeds**. Is the bulk a property of the data, the labels, or the seed?")
+
+n_seeds = st.slider("other seeds", 2, 8, 2, key="n_seeds")
+runs = {"main": exp, **variants(exp, n_seeds)}
+missing = [name for name, e in runs.items() if lab.have("bulk", e) is None and lab.have("spectrum", e) is None]
+if missing:
+    est = lab.estimates(exp)
+    st.warning(f"Not computed yet: {', '.join(missing)} — {len(missing)} Jacobians and SVDs of "
+               f"{n:,} × {n:,}, about {len(missing) * (est['jacobian'] + est['svd']):.0f} s on this server.")
+    if not st.button("Compute the variants", type="primary", key="compute_variants"):
+        st.stop()
+spectra = {name: lab.bulk_of(e, name) for name, e in runs.items()}
+
+st.subheader("Spectra side by side")
+log_y = st.toggle("log axis for σ", value=True, key="compare_log")
+st.altair_chart(charts.series_chart({k: np.abs(s - 1) for k, (s, _) in spectra.items()}, "|σ − 1|", True,
+                                    "Distance from one, by index", "singular index i"))
+st.altair_chart(charts.series_chart({k: s for k, (s, _) in spectra.items()}, "σ", log_y,
+                                    "Singular values, by index", "singular index i"))
+counts = pd.DataFrame([{"run": k, "|σ−1| < 1e-2": int((np.abs(s - 1) < 1e-2).sum()),
+                        "|σ−1| < 1e-1": int((np.abs(s - 1) < 1e-1).sum()), "σ₁": round(float(s[0]), 2)}
+                       for k, (s, _) in spectra.items()])
+st.dataframe(counts, hide_index=True)
+
+st.subheader("Bulk overlap")
+st.latex(r"\mathrm{overlap}_k(A, B) = \frac1k \sum_{i=1}^{k} \cos\phi_i \quad"
+         r"\text{(principal angles between the two rank-}k\text{ bulks)}")
+ks = default_ks(n)
+baseline = [random_overlap(n, k) for k in ks]
+sweeps = {f"main vs {name}": overlap_sweep(spectra["main"], spectra[name], ks) for name in runs if name != "main"}
+st.altair_chart(charts.overlap_chart(ks, sweeps, baseline))
+k = st.number_input("k for the matrix", min_value=1, max_value=n - 1, value=min(n - 1, max(1, n // 3)), key="k_matrix")
+names = list(spectra)
+bases = {name: bulk_basis(*spectra[name], int(k)) for name in names}
+matrix = [[mean_principal_cosine(bases[a], bases[b]) for b in names] for a in names]
+st.altair_chart(charts.matrix_heatmap(names, matrix, f"Bulk overlap at k = {int(k):,} (random: "
+                                      f"{random_overlap(n, int(k)):.3f})", "", "", "overlap"))
+table = pd.DataFrame({"k": ks, "random": baseline, **sweeps})
+st.download_button("overlap sweep (.csv)", table.to_csv(index=False), "bulk_overlap.csv", "text/csv", on_click="ignore")
+
+st.subheader("Bulk vs the parameter-function Jacobian")
+st.markdown("The Jacobian of the network's log-probabilities with respect to θ at θ₀: its smallest singular "
+            "directions barely change what the network outputs on those inputs. Do they coincide with the bulk?")
+which = st.radio("inputs", ["test", "noise"], horizontal=True, key="fjac_inputs",
+                 format_func={"test": "test digits", "noise": "Gaussian noise"}.get)
+if lab.have("fjac", exp, which) is None and not st.button("Compute it", key="compute_fjac"):
+    st.stop()
+fj = lab.function_jacobian(exp, which)
+st.altair_chart(charts.series_chart({f"{which} inputs": fj.singular_values[::-1]}, "singular value", True,
+                                    "Spectrum of ∂ log p / ∂θ (descending)", "index"))
+fj_ks = default_ks(n)
+null_overlap = [mean_principal_cosine(fj.null_space(kk), bulk_basis(*spectra["main"], kk)) for kk in fj_ks]
+st.altair_chart(charts.overlap_chart(fj_ks, {f"null space ({which}) vs bulk": null_overlap},
+                                     [random_overlap(n, kk) for kk in fj_ks], "Null space vs bulk"))
+st.caption(f"{fj.n_outputs:,} outputs (10 per input), so at least {max(0, n - fj.n_outputs):,} directions are "
+           "exactly null.")
+st.info("**What to notice.** Seeds and shuffled labels give bulks that overlap far above random subspaces: the bulk "
+        "is set by the *inputs*, not by the labels or the luck of the draw. White-noise inputs, which light up every "
+        "pixel, give a much narrower bulk that overlaps about as much as random. On digits the directions the "
+        "network's outputs ignore at θ₀ are largely the bulk.")
