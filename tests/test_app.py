@@ -131,3 +131,33 @@ def test_picking_a_direction_shows_its_first_layer():
     at.radio(key="bulk_mode").set_value("rank k (k smallest |σ − 1|)")
     ok(at.run())
     assert int(metric(at, "bulk").replace(",", "")) == 1210 // 3
+
+
+def test_compare_page_computes_variants_overlaps_and_the_function_jacobian():
+    at = ok(app("compare"))
+    assert any("Not computed yet" in w.value for w in at.warning)
+    at.button(key="compute_variants").click()
+    ok(at.run())
+    assert len(charts(at)) >= 4  # |σ−1|, σ, overlap sweep, overlap matrix
+    runs = at.dataframe[0].value["run"].tolist()
+    assert runs == ["main", "shuffled labels", "noise inputs", "seed 1", "seed 2"]
+    at.button(key="compute_fjac").click()
+    ok(at.run())
+    assert len(charts(at)) >= 6
+    assert at.get("download_button")
+
+
+def test_perturb_page_runs_every_experiment():
+    at = ok(app("perturb"))
+    at.button(key="compute_spectrum_perturb").click()
+    ok(at.run())
+    summary = at.dataframe[0].value
+    assert list(summary.columns) == ["train", "test", "inverted", "noise"]
+    assert summary.loc["bulk", "train"] * 10 < summary.loc["bulk", "noise"]
+    at.slider(key="n_eps").set_value(6)
+    at.button(key="run_linearity").click()
+    ok(at.run())
+    at.slider(key="n_ks").set_value(4)
+    at.button(key="run_subspace").click()
+    ok(at.run())
+    assert len(charts(at)) >= 4 and len(at.get("download_button")) >= 3
