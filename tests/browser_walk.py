@@ -1,0 +1,289 @@
+"""The lecture path in a real browser: start the app with `streamlit run`, click through it with Playwright
+driving Debian's chromium, check every page, save a screenshot of each.
+
+Shared by tests/test_browser.py (pytest) and scripts/screenshots.py (docs/screenshots/*.png).
+To walk more pages (Compare, Perturb, "Why a bulk?"), append to STEPS below; nothing else needs to change.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+P_LECTURE = 1_210  # parameters of the lecture preset: 64·16 + 16 + 16·10 + 10
+
+
+@dataclass(frozen=True)
+class Step:
+    page: str                                  # the sidebar navigation link's title
+    click: str | None = None                   # a button to press once the page has loaded (exact label)
+    texts: tuple[str, ...] = ()                # must be visible on the page afterwards
+    min_charts: int = 0                        # at least this many rendered Vega-Lite charts
+    metrics: dict[str, str] = field(default_factory=dict)   # metric label -> exact displayed value
+    check: Callable | None = None              # check(values: {metric label: value}) for anything else
+    timeout_s: float = 120                     # for the click's script run and the texts to appear
+    name: str = ""                             # screenshot file stem; default: from the page title
+
+
+def region_counts_sum_to_p(metrics: dict[str, str]) -> None:
+    counts = {k: metrics[k] for k in ("chaotic", "bulk", "stable")}
+    for label, value in counts.items():
+        assert re.fullmatch(r"\d{1,3}(,\d{3})*", value), f"metric {label!r} is not an integer: {value!r}"
+    total = sum(int(v.replace(",", "")) for v in counts.values())
+    assert total == P_LECTURE, f"region counts {counts} sum to {total}, not P = {P_LECTURE:,}"
+
+
+# The lecture path on the default (lecture) preset, in order: each step starts where the previous one left off.
+STEPS: list[Step] = [
+    Step("Build an MLP", click="Train", texts=("Final test loss",), min_charts=3,
+         metrics={"parameters P": f"{P_LECTURE:,}"}, name="build"),
+    Step("Training Jacobian", click="Compute J", texts=("computed in",), min_charts=1, name="jacobian"),
+    Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, check=region_counts_sum_to_p,
+         name="spectrum"),
+]
+
+# --- selectors (Streamlit 1.67's DOM) -------------------------------------------------------------------
+APP_IDLE = ('[data-testid="stApp"][data-test-script-state="notRunning"]'
+            '[data-test-connection-state="CONNECTED"]')
+APP_BUSY = '[data-testid="stApp"]:not([data-test-script-state="notRunning"])'
+STATUS_WIDGET = '[data-testid="stStatusWidget"]'          # "Running..." in the top right; gone when idle
+NAV_LINK = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]'
+CHART = '.vega-embed, [data-testid="stVegaLiteChart"]'
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'  # st.exception / st.error
+METRIC, METRIC_LABEL, METRIC_VALUE = ('[data-testid="stMetric"]', '[data-testid="stMetricLabel"]',
+                                      '[data-testid="stMetricValue"]')
+SCROLLER = '[data-testid="stMain"]'                       # the element that scrolls, not the document
+SVG_MARKS = "svg g.role-mark path, svg g.role-mark rect, svg g.role-mark symbol"  # data marks, not axes
+
+# One entry per outermost chart container: what it rendered.
+_CHARTS_JS = """sel => {
+  const all = Array.from(document.querySelectorAll(sel));
+  const outer = all.filter(e => !all.some(o => o !== e && o.contains(e)));
+  return outer.map(e => {
+    const canvases = Array.from(e.querySelectorAll('canvas'));
+    return {
+      canvas: canvases.filter(c => c.width > 0 && c.height > 0).length,
+      svg: e.querySelectorAll('svg').length,
+      marks: e.querySelectorAll('%s').length,
+      text: e.innerText.slice(0, 200),
+    };
+  });
+}""" % SVG_MARKS
+
+
+def chart_ok(info: dict) -> bool:
+    return info["canvas"] > 0 or (info["svg"] > 0 and info["marks"] > 0)
+
+
+# --- the server -----------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`streamlit run app.py` on 127.0.0.1:<free port>, its stdout+stderr in a temporary file."""
+
+    def __init__(self, log_dir: str | os.PathLike | None = None, timeout_s: float = 60):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        fd, self.log_path = tempfile.mkstemp(prefix="streamlit-", suffix=".log", dir=log_dir)
+        self._log = os.fdopen(fd, "w")
+        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+               "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
+               "--server.address", "127.0.0.1",      # localhost only
+               "--server.fileWatcherType", "none"]   # others editing pages/ must not pop up "Rerun?" mid-walk
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        try:
+            self._wait_healthy(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"streamlit did not answer 'ok' on {self.url}/_stcore/health within {timeout_s:.0f} s:"
+                           f"\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        return Path(self.log_path).read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+# Lines in the server log that are expected and harmless.
+HARMLESS_LOG = (
+    re.compile(r"Did not auto detect external IP"),        # no internet here; only affects the printed URLs
+    re.compile(r"Please go to https://docs\.streamlit\.io/ for debugging hints"),  # follows the line above
+)
+
+
+def log_problems(log: str) -> list[str]:
+    """Lines that are a Traceback or a warning, other than the known harmless ones."""
+    bad = re.compile(r"Traceback|Warning|WARNING")
+    return [line for line in log.splitlines()
+            if bad.search(line) and not any(h.search(line) for h in HARMLESS_LOG)]
+
+
+# --- the browser ----------------------------------------------------------------------------------------
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def new_page(browser, base_url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.js_errors = []   # uncaught exceptions in the page, reported with failures
+    page.on("pageerror", lambda err: page.js_errors.append(str(err)))
+    page.goto(base_url + "/")
+    wait_idle(page, 60)
+    return page
+
+
+def wait_idle(page, timeout_s: float, started: bool = False) -> None:
+    """Wait for the script run an action just triggered to finish: Streamlit's state says notRunning,
+    connected, and the running indicator (status widget) is gone."""
+    if not started:  # give the rerun a moment to start, so we do not see the idle state from before it
+        try:
+            page.wait_for_selector(APP_BUSY, state="attached", timeout=2_000)
+        except Exception:  # a fast run may have come and gone already
+            pass
+    page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout_s * 1000)
+    page.wait_for_selector(STATUS_WIDGET, state="hidden", timeout=timeout_s * 1000)
+
+
+def charts(page) -> list[dict]:
+    return page.evaluate(_CHARTS_JS, CHART)
+
+
+def wait_charts(page, minimum: int, timeout_s: float = 30) -> list[dict]:
+    """Vega-Embed renders after the script run ends; poll until all charts are drawn (or time out)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = charts(page)
+        if (len(found) >= minimum and all(map(chart_ok, found))) or time.monotonic() > deadline:
+            return found
+        page.wait_for_timeout(250)
+
+
+def metrics(page) -> dict[str, str]:
+    out = {}
+    for m in page.locator(METRIC).all():
+        label = m.locator(METRIC_LABEL).inner_text().strip()
+        out[label] = m.locator(METRIC_VALUE).inner_text().strip()
+    return out
+
+
+def screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside stMain, so grow the viewport to its content height first."""
+    size = page.viewport_size
+    height = page.evaluate(f"() => document.querySelector('{SCROLLER}').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 16_000)})
+    page.wait_for_timeout(500)  # let charts re-layout
+    wait_charts(page, 0, 10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+def run_step(page, step: Step, index: int, shots: Path | None) -> Path | None:
+    """Do one step and check its page; raise AssertionError (naming the page) when something is wrong."""
+    where = f"step {index} ({step.page!r})"
+    page.locator(NAV_LINK).filter(has=page.get_by_text(step.page, exact=True)).click()
+    wait_idle(page, step.timeout_s)
+    page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+    if step.click:
+        page.get_by_role("button", name=step.click, exact=True).click()
+        wait_idle(page, step.timeout_s)
+    for text in step.texts:
+        page.get_by_text(text).first.wait_for(timeout=step.timeout_s * 1000)
+    wait_idle(page, step.timeout_s, started=True)
+
+    errors = page.locator(ERRORS).all_inner_texts()
+    assert not errors, f"{where}: Streamlit error/exception on the page: {errors}"
+
+    found = wait_charts(page, step.min_charts)
+    broken = [(i, c) for i, c in enumerate(found) if not chart_ok(c)]
+    assert not broken, (f"{where}: charts not rendered (index, what they contain): {broken}; "
+                        f"page errors: {page.js_errors}")
+    assert len(found) >= step.min_charts, f"{where}: {len(found)} charts, expected at least {step.min_charts}"
+
+    values = metrics(page)
+    for label, expected in step.metrics.items():
+        assert values.get(label) == expected, f"{where}: metric {label!r} is {values.get(label)!r}, not {expected!r}"
+    if step.check:
+        try:
+            step.check(values)
+        except (AssertionError, KeyError) as err:
+            raise AssertionError(f"{where}: {err!r} (metrics: {values})") from err
+
+    if shots is None:
+        return None
+    stem = step.name or re.sub(r"\W+", "_", step.page.lower()).strip("_")
+    path = Path(shots) / f"{index:02d}_{stem}.png"
+    screenshot(page, path)
+    return path
+
+
+def available() -> str | None:
+    """Why the browser walk cannot run here, or None if it can."""
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} not found (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+def walk(shots: Path | None, steps: list[Step] = STEPS) -> list[Path]:
+    """Start a server, walk `steps` in a fresh browser, stop everything; return the screenshots."""
+    from playwright.sync_api import sync_playwright
+
+    server = Server()
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            try:
+                page = new_page(browser, server.url)
+                paths = [run_step(page, step, i, shots) for i, step in enumerate(steps, 1)]
+            finally:
+                browser.close()
+        problems = log_problems(server.log())
+        assert not problems, f"server log: {problems}"
+        return [p for p in paths if p]
+    finally:
+        server.stop()
+        print(f"streamlit log: {server.log_path}", file=sys.stderr)
