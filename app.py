@@ -21,7 +21,7 @@ def _pick_preset():
     lab.set_current(tj.preset(st.session_state["preset_picker"]))
 
 
-with st.sidebar:
+def sidebar():
     exp = lab.current()
     name = lab.preset_name(exp)
     options = list(tj.PRESETS) + ([] if name != "custom" else ["custom"])
@@ -34,4 +34,9 @@ with st.sidebar:
                 f"**P = {exp.model.n_params:,}** parameters")
     st.markdown("  \n".join(lab.status_lines(exp)))
 
-page.run()
+
+try:
+    page.run()
+finally:  # drawn after the page, so it shows what the page just computed (also after st.stop)
+    with st.sidebar:
+        sidebar()

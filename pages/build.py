@@ -15,7 +15,7 @@ st.subheader("The data: UCI 8×8 handwritten digits")
 c1, c2, c3 = st.columns(3)
 c1.metric("training images", f"{len(data.y_train):,}")
 c2.metric("test images", f"{len(data.y_test):,}")
-c3.metric("pixels per image", "64 (8×8, scaled to [0, 1])")
+c3.metric("pixels per image", "8 × 8", "scaled to [0, 1]", delta_color="off")
 st.altair_chart(charts.digits_chart(data.x_train[:20].numpy(), [f"#{i}: label {int(y)}" for i, y in
                                                                   enumerate(data.y_train[:20])]))
 

@@ -33,6 +33,7 @@ if lab.have("jacobian", exp) is None:
     except (tj.Diverged, tj.Cancelled, MemoryError, RuntimeError) as err:
         st.error(lab.explain_failure(err))
         st.stop()
+    st.rerun()  # redraw without the 'not computed yet' panel
 
 res = lab.jacobian(exp)
 jac = res.jacobian

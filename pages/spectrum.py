@@ -20,6 +20,7 @@ if lab.have("spectrum", exp) is None:
     except (tj.Diverged, tj.Cancelled, tj.SVDFailed, MemoryError, RuntimeError) as err:
         st.error(lab.explain_failure(err))
         st.stop()
+    st.rerun()
 
 spec = lab.spectrum(exp)
 sigma = spec.singular_values

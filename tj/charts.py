@@ -85,15 +85,16 @@ def movement_chart(df: pd.DataFrame) -> alt.LayerChart:
 
 
 def log_sigma_histogram(df: pd.DataFrame, bins: int = 60) -> alt.Chart:
-    """Histogram of log10 σ, stacked by region (binned here, so any P fits)."""
+    """Histogram of log10 σ, stacked by region (binned and stacked here, so any P fits)."""
     edges = np.linspace(df["log10_sigma"].min(), df["log10_sigma"].max() + 1e-9, bins + 1)
-    rows = []
-    for region, part in df.groupby("region"):
-        counts, _ = np.histogram(part["log10_sigma"], edges)
-        rows += [{"region": region, "lo": lo, "hi": hi, "count": int(c)}
-                 for lo, hi, c in zip(edges[:-1], edges[1:], counts) if c]
-    return alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
-        x=alt.X("lo:Q", title="log₁₀ σ"), x2="hi:Q", y=alt.Y("count:Q", stack=True, title="count"),
+    rows, below = [], np.zeros(bins)
+    for region in ("chaotic", "bulk", "stable"):
+        counts, _ = np.histogram(df.loc[df["region"] == region, "log10_sigma"], edges)
+        rows += [{"region": region, "lo": edges[i], "hi": edges[i + 1], "count": int(counts[i]),
+                  "y0": below[i], "y1": below[i] + counts[i]} for i in np.flatnonzero(counts)]
+        below += counts
+    return alt.Chart(pd.DataFrame(rows)).mark_rect().encode(
+        x=alt.X("lo:Q", title="log₁₀ σ"), x2="hi:Q", y=alt.Y("y0:Q", title="count"), y2="y1:Q",
         color=alt.Color("region:N", scale=REGION_COLORS),
         tooltip=["region:N", alt.Tooltip("lo:Q", format=".2f", title="from"),
                  alt.Tooltip("hi:Q", format=".2f", title="to"), "count:Q"],

@@ -1,0 +1,293 @@
+"""Why there is a bulk: exactly untouched directions, the spectrum through training, and σ from curvature.
+
+Exact invariants (J v = v and vᵀJ = vᵀ, so σ = 1 with u = v) can be predicted from the training inputs:
+
+- a first-layer weight direction e_j ⊗ n with X n = 0 (n in the null space of the training inputs X)
+  never changes any pre-activation on the data, and its gradient component g_zᵀ X n is always 0. A pixel
+  that is zero in every training image ("dead pixel") is the visible case; when there are fewer training
+  images than live pixels, the rest of the null space of X gives more such directions;
+- softmax ignores a common shift of all logits, and the cross-entropy gradient w.r.t. the logits sums to 0:
+  the last bias along (1,…,1) and each last-layer weight column W_L[:, j] along (1,…,1).
+
+These hold for SGD with or without momentum (its update is linear in the gradients). With Adam only the
+dead-pixel directions are exact (its elementwise scaling breaks the zero sums), and squared-error loss has
+no softmax symmetry.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import dead_pixels, load
+from .jacobian import training_jacobian
+from .model import N_CLASSES, N_INPUTS, MLPSpec, init_params, layout
+from .presets import Experiment
+from .train import Metrics, batch_indices, learning_rates, train
+
+MAX_HESSIAN_PARAMS = 2500
+
+
+@dataclass(frozen=True, eq=False)
+class Untouched:
+    """The predicted untouched subspace: counts per cause and an orthonormal basis (total, P) in tj's layout."""
+
+    dead_pixels: tuple[int, ...]
+    n_dead_pixel_directions: int   # width1 × n_dead, in W1
+    n_input_null_directions: int   # width1 × (live pixels − rank X): the rest of X's null space, in W1
+    n_softmax_directions: int      # 1 + n_{L−1}, in W_L and b_L (0 for squared error or Adam)
+    total: int                     # the rank of the union (causes overlap when W1 is W_L)
+    basis: np.ndarray              # (total, P) float64, orthonormal rows
+
+
+def trained_inputs(experiment: Experiment) -> torch.Tensor:
+    """The training images the run actually uses, in float64 (a partial last batch is dropped by training)."""
+    data = load(experiment.data, torch.float64)
+    used = batch_indices(experiment.train, len(data.y_train), experiment.seed).unique()
+    return data.x_train[used]
+
+
+def _input_null_space(x: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """Orthonormal rows n (k, 64) supported on live pixels with X n = 0 to rounding."""
+    xl = x[:, live]
+    if xl.shape[1] == 0:
+        return np.zeros((0, N_INPUTS))
+    _, s, vh = np.linalg.svd(xl, full_matrices=True)
+    tol = (s[0] if len(s) else 0.0) * max(xl.shape) * np.finfo(np.float64).eps
+    rank = int(np.sum(s > tol))
+    out = np.zeros((xl.shape[1] - rank, N_INPUTS))
+    out[:, live] = vh[rank:]
+    return out
+
+
+def untouched_directions(spec: MLPSpec, x_train: torch.Tensor, *, loss: str = "cross_entropy",
+                         optimizer: str = "sgd") -> Untouched:
+    """The subspace training cannot move (J v = v, vᵀJ = vᵀ), predicted from the training inputs alone."""
+    x = torch.as_tensor(x_train).detach().cpu().double().numpy()
+    blocks, sizes, n_params = layout(spec), spec.sizes, spec.n_params
+    w1, n1 = blocks[0], sizes[1]
+    dead = dead_pixels(torch.from_numpy(x)).tolist()
+    live = np.setdiff1d(np.arange(N_INPUTS), dead)
+    null = _input_null_space(x, live) if optimizer == "sgd" else np.zeros((0, N_INPUTS))
+    rows = []
+    for p in dead:                                  # W1[:, p]: one direction per first-layer unit
+        for j in range(n1):
+            v = np.zeros(n_params)
+            v[w1.start + j * N_INPUTS + p] = 1.0
+            rows.append(v)
+    for n in null:                                  # W1[j, :] along n, X n = 0
+        for j in range(n1):
+            v = np.zeros(n_params)
+            v[w1.start + j * N_INPUTS: w1.start + (j + 1) * N_INPUTS] = n
+            rows.append(v)
+    n_softmax = 0
+    if loss == "cross_entropy" and optimizer == "sgd":
+        wl, bl, n_in = blocks[-2], blocks[-1], sizes[-2]
+        v = np.zeros(n_params)
+        v[bl.start:bl.stop] = N_CLASSES ** -0.5     # b_L along (1,…,1)
+        rows.append(v)
+        for q in range(n_in):                       # W_L[:, q] along (1,…,1)
+            v = np.zeros(n_params)
+            v[wl.start + q: wl.stop: n_in] = N_CLASSES ** -0.5
+            rows.append(v)
+        n_softmax = 1 + n_in
+    a = np.array(rows).reshape(len(rows), n_params)
+    if len(a) and np.abs(a @ a.T - np.eye(len(a))).max() < 1e-12:
+        basis = a                                   # disjoint causes: keep the readable rows
+    elif len(a):
+        _, s, vh = np.linalg.svd(a, full_matrices=False)
+        basis = vh[: int(np.sum(s > 1e-8 * s[0]))]
+    else:
+        basis = a
+    return Untouched(tuple(int(p) for p in dead), n1 * len(dead), n1 * len(null), n_softmax, len(basis), basis)
+
+
+def untouched_for(experiment: Experiment) -> Untouched:
+    """untouched_directions for an experiment: its used training images, loss and optimizer."""
+    ts = experiment.train
+    return untouched_directions(experiment.model, trained_inputs(experiment), loss=ts.loss, optimizer=ts.optimizer)
+
+
+def measured_untouched(sigma, tol: float = 1e-9) -> int:
+    """How many singular values lie within tol of 1."""
+    return int(np.sum(np.abs(np.asarray(sigma, dtype=np.float64) - 1) < tol))
+
+
+def _overlap(basis, vh_rows) -> np.ndarray:
+    b = np.asarray(basis, dtype=np.float64).reshape(len(basis), -1)
+    r = np.asarray(vh_rows, dtype=np.float64).reshape(len(vh_rows), -1)
+    return b @ r.T
+
+
+def subspace_alignment(basis, vh_rows) -> float:
+    """Mean cosine of the min(k, m) principal angles between span(basis) and span(vh_rows) (orthonormal rows)."""
+    m = _overlap(basis, vh_rows)
+    if min(m.shape) == 0:
+        return 1.0 if m.shape == (0, 0) else 0.0
+    return float(np.clip(np.linalg.svd(m, compute_uv=False), 0.0, 1.0).mean())
+
+
+def captured_fraction(basis, vh_rows) -> float:
+    """‖basis · rowsᵀ‖_F² / len(basis): the share of the predicted subspace inside span(vh_rows)."""
+    m = _overlap(basis, vh_rows)
+    return 1.0 if m.shape[0] == 0 else float(np.sum(m * m) / m.shape[0])
+
+
+def input_second_moment(x) -> np.ndarray:
+    """Eigenvalues (descending) of (1/N) XᵀX; rounding negatives are clipped to 0."""
+    x = torch.as_tensor(x).detach().cpu().double().numpy()
+    lam = np.linalg.eigvalsh(x.T @ x / len(x))[::-1]
+    return np.clip(lam, 0.0, None)
+
+
+def _n_steps(experiment: Experiment) -> tuple[int, int]:
+    """(steps per epoch, total steps T)."""
+    per_epoch = experiment.data.n_train // experiment.train.batch_size
+    return per_epoch, per_epoch * experiment.train.epochs
+
+
+def epoch_checkpoints(experiment: Experiment, n: int | None = None) -> tuple[int, ...]:
+    """Steps at epoch boundaries: every epoch (0, s, 2s, …, T), or n+1 evenly spaced ones including 0 and T."""
+    per_epoch, _ = _n_steps(experiment)
+    epochs = experiment.train.epochs
+    if per_epoch == 0:
+        raise ValueError("the batch size is larger than the training set: there are no steps")
+    if n is None:
+        ends = range(epochs + 1)
+    elif n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    else:
+        ends = sorted({round(i * epochs / n) for i in range(n + 1)})
+    return tuple(int(e) * per_epoch for e in ends)
+
+
+@dataclass(frozen=True, eq=False)
+class Evolution:
+    """Singular values of ∂θ_t/∂θ_0 at chosen steps, with the run's per-epoch metrics."""
+
+    experiment: Experiment
+    steps: tuple[int, ...]
+    epochs: np.ndarray   # (n,) step / steps_per_epoch
+    sigma: np.ndarray    # (n, P) float64, each row descending
+    metrics: Metrics
+
+    def counts(self, threshold: float) -> list[dict[str, int]]:
+        """Per checkpoint: chaotic (σ > 1), bulk (|σ−1| < threshold), stable (σ < 1) counts."""
+        if not threshold > 0:
+            raise ValueError(f"threshold must be positive, got {threshold}")
+        out = []
+        for s in self.sigma:
+            bulk = np.abs(s - 1) < threshold
+            out.append({"chaotic": int(np.sum(~bulk & (s > 1))), "bulk": int(np.sum(bulk)),
+                        "stable": int(np.sum(~bulk & (s <= 1)))})
+        return out
+
+
+def spectra_through_training(experiment: Experiment, checkpoints, progress=None) -> Evolution:
+    """σ of ∂θ_t/∂θ_0 (float64 svdvals) at each checkpoint step, one P×P matrix released at a time.
+
+    Memory: training_jacobian holds one P×P matrix per interior checkpoint plus J. Step 0 is I by
+    definition (σ = 1, no SVD); step T is the final J itself.
+    """
+    per_epoch, n_steps = _n_steps(experiment)
+    steps = sorted({int(s) for s in checkpoints})
+    if not steps:
+        raise ValueError("give at least one checkpoint step")
+    if steps[0] < 0 or steps[-1] > n_steps:
+        raise ValueError(f"checkpoint steps must lie in [0, {n_steps}], got {steps[0]}…{steps[-1]}")
+    inner = [s for s in steps if 0 < s < n_steps]
+    res = training_jacobian(experiment, checkpoints=inner, progress=progress)
+    n_params = experiment.model.n_params
+    sigma = np.empty((len(steps), n_params))
+    for i, s in enumerate(steps):
+        if s == 0:
+            sigma[i] = 1.0
+            continue
+        jt = res.jacobian if s == n_steps else res.checkpoints.pop(s)
+        sigma[i] = torch.linalg.svdvals(jt.double()).numpy()
+        del jt
+    return Evolution(experiment, tuple(steps), np.array(steps, dtype=np.float64) / per_epoch, sigma,
+                     res.train.metrics)
+
+
+def loss_hessian(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                 loss: str = "cross_entropy", chunk: int = 64) -> torch.Tensor:
+    """The mean-loss Hessian (P, P) in float64 by torch.func forward-over-reverse (torch.func.hessian's
+    method), in column chunks to bound memory."""
+    from torch.func import grad, jvp, vmap
+
+    from .reference import loss as ref_loss
+
+    theta, x = theta.detach().double(), x.double()
+    g = grad(lambda th: ref_loss(spec, th, x, y, loss))
+    column = vmap(lambda v: jvp(g, (theta,), (v,))[1])
+    eye = torch.eye(len(theta), dtype=torch.float64)
+    h = torch.cat([column(eye[i:i + chunk]) for i in range(0, len(theta), chunk)])
+    return (h + h.T) / 2
+
+
+@dataclass(frozen=True, eq=False)
+class GDPrediction:
+    """σ predicted from Hessian eigenvalues, σ_pred(i) = |∏_t (1 − η_t λ_i)|, against the measured σ."""
+
+    predicted: np.ndarray               # (P,) descending
+    measured: np.ndarray                # (P,) descending, svdvals of J in float64
+    eigenvalues: np.ndarray             # (n_segments, P) Hessian eigenvalues, descending, per segment
+    segment_starts: tuple[int, ...]     # first step of each segment; the last ends at T
+
+    @property
+    def max_abs_error(self) -> float:
+        return float(np.abs(self.predicted - self.measured).max())
+
+
+def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
+    """Predict J's σ for plain gradient descent from full-training-set Hessian eigenvalues.
+
+    The T steps are cut into n_segments near-equal segments; H is taken at θ_t at each segment's start and
+    held for the segment; eigenvalues are matched by rank across segments. Exact when H is constant and
+    every step sees the whole training set (least squares, full batch: J = ∏(I − η_t H)); otherwise an
+    approximation, which ignores how H's eigenvectors rotate and how mini-batches differ from the full set.
+    """
+    spec, ts = experiment.model, experiment.train
+    if ts.optimizer != "sgd" or ts.momentum != 0:
+        raise ValueError("gd_prediction needs plain gradient descent: optimizer 'sgd' with momentum 0, "
+                         f"got {ts.optimizer!r} with momentum {ts.momentum}")
+    if spec.n_params > MAX_HESSIAN_PARAMS:
+        raise ValueError(f"the Hessian of a net with P = {spec.n_params:,} parameters is too large to form here "
+                         f"(at most {MAX_HESSIAN_PARAMS:,}); use a smaller net")
+    _, n_steps = _n_steps(experiment)
+    if not 1 <= n_segments <= n_steps:
+        raise ValueError(f"n_segments must be between 1 and the {n_steps} training steps, got {n_segments}")
+    starts = [i * n_steps // n_segments for i in range(n_segments)]
+    bounds = starts + [n_steps]
+
+    dtype = experiment.torch_dtype
+    data = load(experiment.data, dtype)
+    theta0 = init_params(spec, experiment.seed, dtype)
+    at = {}
+
+    def keep(t, before, *_):
+        if t in bounds:
+            at[t] = before.clone()
+
+    train(spec, ts, data, theta0, experiment.seed, record=keep)
+    idx = batch_indices(ts, len(data.y_train), experiment.seed).unique()
+    x = load(experiment.data, torch.float64).x_train[idx]
+    y = data.y_train[idx]
+    lrs = learning_rates(ts, n_steps)
+    eig = np.empty((n_segments, spec.n_params))
+    prod = np.ones(spec.n_params)
+    for k in range(n_segments):
+        h = loss_hessian(spec, at[bounds[k]], x, y, ts.loss)
+        eig[k] = torch.linalg.eigvalsh(h).numpy()[::-1]
+        for t in range(bounds[k], bounds[k + 1]):
+            prod *= 1 - lrs[t] * eig[k]
+    jac = training_jacobian(experiment).jacobian
+    measured = torch.linalg.svdvals(jac.double()).numpy()
+    return GDPrediction(np.sort(np.abs(prod))[::-1].copy(), measured, eig, tuple(starts))
+
+
+__all__ = ["Untouched", "trained_inputs", "untouched_directions", "untouched_for", "measured_untouched",
+           "subspace_alignment", "captured_fraction", "input_second_moment", "epoch_checkpoints", "Evolution",
+           "spectra_through_training", "loss_hessian", "GDPrediction", "gd_prediction", "MAX_HESSIAN_PARAMS"]
