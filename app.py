@@ -7,12 +7,12 @@ import tj
 st.set_page_config(page_title="Training Jacobian Lab", page_icon="🧭", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/build.py", title="Build an MLP", icon="🧱"),
-    st.Page("pages/jacobian.py", title="Training Jacobian", icon="🧮"),
-    st.Page("pages/spectrum.py", title="Spectrum", icon="📈"),
-    st.Page("pages/compare.py", title="Compare", icon="🔀"),
-    st.Page("pages/perturb.py", title="Perturb", icon="🎯"),
+    st.Page("views/home.py", title="Home", icon="🏠", default=True),
+    st.Page("views/build.py", title="Build an MLP", icon="🧱"),
+    st.Page("views/jacobian.py", title="Training Jacobian", icon="🧮"),
+    st.Page("views/spectrum.py", title="Spectrum", icon="📈"),
+    st.Page("views/compare.py", title="Compare", icon="🔀"),
+    st.Page("views/perturb.py", title="Perturb", icon="🎯"),
 ]
 page = st.navigation(PAGES)
 
@@ -32,11 +32,11 @@ def sidebar():
                 f"MLP {widths}, {exp.model.activation}  \n"
                 f"{exp.train.optimizer.upper()} lr {exp.train.lr:g}, {exp.train.epochs} epochs, seed {exp.seed}  \n"
                 f"**P = {exp.model.n_params:,}** parameters")
-    st.markdown("  \n".join(lab.status_lines(exp)))
+    return st.empty()
 
 
-try:
-    page.run()
-finally:  # drawn after the page, so it shows what the page just computed (also after st.stop)
-    with st.sidebar:
-        sidebar()
+with st.sidebar:
+    status = sidebar()
+    status.markdown("  \n".join(lab.status_lines(lab.current())))
+page.run()
+status.markdown("  \n".join(lab.status_lines(lab.current())))  # now including what the page computed

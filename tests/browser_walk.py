@@ -105,7 +105,7 @@ class Server:
         cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
                "--server.address", "127.0.0.1",      # localhost only
-               "--server.fileWatcherType", "none"]   # others editing pages/ must not pop up "Rerun?" mid-walk
+               "--server.fileWatcherType", "none"]   # others editing views/ must not pop up "Rerun?" mid-walk
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         try:

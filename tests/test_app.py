@@ -11,10 +11,13 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def app(page=None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300)
+    """The app through app.py (router and sidebar included), then optionally on a page."""
+    at = AppTest.from_file(APP, default_timeout=300).run()  # the first run registers st.navigation's pages
     if page:
-        at.switch_page(f"pages/{page}.py")
-    return at.run()
+        at.switch_page(f"views/{page}.py")
+        at.run()
+        assert at.sidebar.selectbox, "the page ran without app.py's frame"
+    return at
 
 
 def ok(at: AppTest) -> AppTest:
@@ -95,7 +98,7 @@ def test_spectrum_first_offers_to_compute_then_jacobian_is_computed_once(monkeyp
     ok(at.run())
     assert metric(at, "bulk") != bulk_tau  # a control changes the result
     for page in ("jacobian", "build", "spectrum", "jacobian"):
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         ok(at.run())
     assert metric(at, "computed in").endswith(" s")
     assert len(calls) == 1

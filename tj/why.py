@@ -2,10 +2,10 @@
 
 Exact invariants (J v = v and vᵀJ = vᵀ, so σ = 1 with u = v) can be predicted from the training inputs:
 
-- a first-layer weight direction e_j ⊗ n with X n = 0 (n in the null space of the training inputs X)
-  never changes any pre-activation on the data, and its gradient component g_zᵀ X n is always 0. A pixel
-  that is zero in every training image ("dead pixel") is the visible case; when there are fewer training
-  images than live pixels, the rest of the null space of X gives more such directions;
+- a first-layer direction (W1[j, :], b1[j]) along (n, c) with X n + c·1 = 0 never changes a pre-activation
+  on the data, and its gradient component g_zᵀ(X n + c·1) is always 0. A pixel that is zero in every
+  training image ("dead pixel", n = e_p, c = 0) is the visible case; with fewer training images than live
+  pixels + 1, the rest of the null space of [X, 1] gives width1 more directions per missing rank;
 - softmax ignores a common shift of all logits, and the cross-entropy gradient w.r.t. the logits sums to 0:
   the last bias along (1,…,1) and each last-layer weight column W_L[:, j] along (1,…,1).
 
@@ -35,7 +35,7 @@ class Untouched:
 
     dead_pixels: tuple[int, ...]
     n_dead_pixel_directions: int   # width1 × n_dead, in W1
-    n_input_null_directions: int   # width1 × (live pixels − rank X): the rest of X's null space, in W1
+    n_input_null_directions: int   # width1 × (live + 1 − rank [X_live, 1]): the rest of [X, 1]'s null space, in W1, b1
     n_softmax_directions: int      # 1 + n_{L−1}, in W_L and b_L (0 for squared error or Adam)
     total: int                     # the rank of the union (causes overlap when W1 is W_L)
     basis: np.ndarray              # (total, P) float64, orthonormal rows
@@ -49,15 +49,14 @@ def trained_inputs(experiment: Experiment) -> torch.Tensor:
 
 
 def _input_null_space(x: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """Orthonormal rows n (k, 64) supported on live pixels with X n = 0 to rounding."""
-    xl = x[:, live]
-    if xl.shape[1] == 0:
-        return np.zeros((0, N_INPUTS))
-    _, s, vh = np.linalg.svd(xl, full_matrices=True)
-    tol = (s[0] if len(s) else 0.0) * max(xl.shape) * np.finfo(np.float64).eps
+    """Orthonormal rows (n, c) (k, 65) on the live pixels and the bias with X n + c·1 = 0 to rounding."""
+    cols = np.concatenate([live, [N_INPUTS]])
+    xa = np.hstack([x, np.ones((len(x), 1))])[:, cols]
+    _, s, vh = np.linalg.svd(xa, full_matrices=True)
+    tol = s[0] * max(xa.shape) * np.finfo(np.float64).eps
     rank = int(np.sum(s > tol))
-    out = np.zeros((xl.shape[1] - rank, N_INPUTS))
-    out[:, live] = vh[rank:]
+    out = np.zeros((xa.shape[1] - rank, N_INPUTS + 1))
+    out[:, cols] = vh[rank:]
     return out
 
 
@@ -66,20 +65,21 @@ def untouched_directions(spec: MLPSpec, x_train: torch.Tensor, *, loss: str = "c
     """The subspace training cannot move (J v = v, vᵀJ = vᵀ), predicted from the training inputs alone."""
     x = torch.as_tensor(x_train).detach().cpu().double().numpy()
     blocks, sizes, n_params = layout(spec), spec.sizes, spec.n_params
-    w1, n1 = blocks[0], sizes[1]
+    w1, b1, n1 = blocks[0], blocks[1], sizes[1]
     dead = dead_pixels(torch.from_numpy(x)).tolist()
     live = np.setdiff1d(np.arange(N_INPUTS), dead)
-    null = _input_null_space(x, live) if optimizer == "sgd" else np.zeros((0, N_INPUTS))
+    null = _input_null_space(x, live) if optimizer == "sgd" else np.zeros((0, N_INPUTS + 1))
     rows = []
     for p in dead:                                  # W1[:, p]: one direction per first-layer unit
         for j in range(n1):
             v = np.zeros(n_params)
             v[w1.start + j * N_INPUTS + p] = 1.0
             rows.append(v)
-    for n in null:                                  # W1[j, :] along n, X n = 0
+    for n in null:                                  # (W1[j, :], b1[j]) along (n, c): X n + c·1 = 0
         for j in range(n1):
             v = np.zeros(n_params)
-            v[w1.start + j * N_INPUTS: w1.start + (j + 1) * N_INPUTS] = n
+            v[w1.start + j * N_INPUTS: w1.start + (j + 1) * N_INPUTS] = n[:N_INPUTS]
+            v[b1.start + j] = n[N_INPUTS]
             rows.append(v)
     n_softmax = 0
     if loss == "cross_entropy" and optimizer == "sgd":
@@ -158,7 +158,7 @@ def epoch_checkpoints(experiment: Experiment, n: int | None = None) -> tuple[int
     elif n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     else:
-        ends = sorted({round(i * epochs / n) for i in range(n + 1)})
+        ends = sorted({(2 * i * epochs + n) // (2 * n) for i in range(n + 1)})  # round half up
     return tuple(int(e) * per_epoch for e in ends)
 
 

@@ -78,7 +78,7 @@ if submitted or lab.have("train", exp) is not None:
     titles = [f"pred {int(p)} ({100 * probs[i, p]:.0f}%) · true {int(y)}"
               for i, (p, y) in enumerate(zip(logits.argmax(1), data.y_test[:20]))]
     st.altair_chart(charts.digits_chart(data.x_test[:20].numpy(), titles, columns=5, size=64))
-    st.page_link("pages/jacobian.py", label="Next: compute the training Jacobian of this run", icon="➡️")
+    st.page_link("views/jacobian.py", label="Next: compute the training Jacobian of this run", icon="➡️")
 else:
     st.info("Press **Train** to train this network (it takes well under a second for the presets).")
 

@@ -72,7 +72,7 @@ st.download_button("J and its SVD (.npz)", npz_bytes, file_name=f"jacobian_{lab.
                    mime="application/octet-stream", on_click="ignore")
 st.caption("Arrays: jacobian, singular_values, U, Vh, theta0, theta_final, config (JSON). The SVD is computed "
            "on first download if the Spectrum page has not done so yet.")
-st.page_link("pages/spectrum.py", label="Next: its spectrum", icon="➡️")
+st.page_link("views/spectrum.py", label="Next: its spectrum", icon="➡️")
 st.info("**What to notice.** J is close to the identity: most of J − I's weight sits in a few blocks, and the "
         "first-layer block is far from full. Every column is exact (forward-mode derivatives, not sampling): "
         "the finite-difference check agrees to the precision the number format allows.")

@@ -27,9 +27,9 @@ st.markdown("so directions the loss never curves along keep σ = 1. We compute J
             "differentiation: P tangent vectors pushed through every step of training, momentum included.")
 
 st.subheader("The lecture path")
-st.page_link("pages/build.py", label="1. Build an MLP — the data, the network, train it", icon="🧱")
-st.page_link("pages/jacobian.py", label="2. Training Jacobian — compute J, check it against finite differences", icon="🧮")
-st.page_link("pages/spectrum.py", label="3. Spectrum — the three regions, alignment, and what bulk directions look like", icon="📈")
+st.page_link("views/build.py", label="1. Build an MLP — the data, the network, train it", icon="🧱")
+st.page_link("views/jacobian.py", label="2. Training Jacobian — compute J, check it against finite differences", icon="🧮")
+st.page_link("views/spectrum.py", label="3. Spectrum — the three regions, alignment, and what bulk directions look like", icon="📈")
 
 st.subheader("How long each step takes on this server")
 rows = []
