@@ -35,8 +35,13 @@ def sidebar():
     return st.empty()
 
 
+lab.sync_url()
+for error in st.session_state.pop("url_errors", ()):
+    st.error(f"The link's settings were not used: {error}")
 with st.sidebar:
     status = sidebar()
+    if lab.classroom():
+        st.caption("Classroom mode: advanced controls are hidden.")
     status.markdown("  \n".join(lab.status_lines(lab.current())))
 page.run()
 status.markdown("  \n".join(lab.status_lines(lab.current())))  # now including what the page computed

@@ -10,6 +10,10 @@ import tj
 import tj.compare
 import tj.perturb
 from tj.cache import ResultCache
+from tj.limits import Limits
+from tj.store import BadFile, load_cached, restore, save_cached
+from tj.store import load as load_file
+from tj.validate import Validation, from_query_params, query_params, validate
 from tj.jacobian import block_norms, estimate_seconds, finite_difference_check
 from tj.spectrum import direction_by_block
 
@@ -22,15 +26,67 @@ def results() -> ResultCache:
     return ResultCache(max_entries=24, max_bytes=1_500_000_000)
 
 
+@st.cache_resource
+def _limits(_secrets) -> Limits:
+    return Limits.from_env(secrets=_secrets)
+
+
+def limits() -> Limits:
+    """This server's limits: environment variables TJ_*, then Streamlit secrets, then defaults for a 2.7 GB host."""
+    try:
+        secrets = dict(st.secrets)
+    except Exception:  # no secrets.toml: environment and defaults only
+        secrets = None
+    return _limits(secrets)
+
+
 def current() -> tj.Experiment:
-    """The experiment this session is looking at."""
+    """The experiment this session is looking at; a new session starts from the URL's query parameters."""
     if "experiment" not in st.session_state:
         st.session_state["experiment"] = tj.preset(DEFAULT_PRESET)
+        params = {k: st.query_params.get_all(k) for k in st.query_params}
+        if set(params) - {"classroom"}:
+            check = from_query_params(params, tj.preset(DEFAULT_PRESET), limits())
+            if check.ok:
+                st.session_state["experiment"] = check.experiment
+            else:
+                st.session_state["url_errors"] = check.errors
     return st.session_state["experiment"]
 
 
 def set_current(exp: tj.Experiment) -> None:
     st.session_state["experiment"] = exp
+    sync_url()
+
+
+def sync_url() -> None:
+    """Put the current experiment in the URL, so a copied link reproduces it (classroom flag kept)."""
+    wanted = query_params(current(), compact=True)
+    if classroom():
+        wanted["classroom"] = "1"
+    if {k: st.query_params.get(k) for k in st.query_params} != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def classroom() -> bool:
+    """Classroom mode (?classroom=1): advanced controls hidden, the lecture path kept."""
+    return st.query_params.get("classroom", "0") not in ("0", "", "false")
+
+
+def check(exp: tj.Experiment, with_time: bool = True) -> Validation:
+    """Is this experiment within the server's limits (memory first, then the estimated time for J)?"""
+    result = validate(exp, limits())
+    if not result.ok or not with_time:
+        return result
+    return validate(exp, limits(), seconds=estimates(exp))
+
+
+def refuse_if_over_limits(exp: tj.Experiment) -> None:
+    """Stop the page with the reasons when the experiment is over this server's limits."""
+    result = check(exp)
+    if not result.ok:
+        st.error("**This experiment is too big for this server.** " + result.message)
+        st.stop()
 
 
 def preset_name(exp: tj.Experiment) -> str:
@@ -79,17 +135,47 @@ def cached(key, compute, label: str, unit: str = "steps"):
         bar.empty()
 
 
+def _from_disk(exp: tj.Experiment) -> bool:
+    """Fill the memory cache from the disk cache (precomputed with `python -m tj jacobian --cache-dir`)."""
+    found = load_cached(limits().cache_dir, exp)
+    if found is None:
+        return False
+    results().put(("jacobian", exp), found[0])
+    results().put(("spectrum", exp), found[1])
+    return True
+
+
 def jacobian(exp: tj.Experiment) -> tj.JacobianResult:
-    """J with a live progress bar (columns, elapsed, remaining); cached by config."""
+    """J with a live progress bar (columns, elapsed, remaining); cached by config, in memory and on disk."""
+    if have("jacobian", exp) is None and not _from_disk(exp):
+        refuse_if_over_limits(exp)
     return cached(("jacobian", exp), lambda p: tj.training_jacobian(exp, progress=p),
                   f"Training Jacobian ({exp.model.n_params:,} columns)", "columns")
+
+
+def load_upload(data) -> tj.Experiment:
+    """A saved .npz (CLI or download button): validated, put in the cache, made the current experiment."""
+    saved = load_file(data)  # BadFile on anything malformed
+    over = validate(saved.experiment, limits())
+    if not over.ok:
+        raise BadFile("its experiment is over this server's limits: " + over.message)
+    res, spec = restore(saved)
+    results().put(("jacobian", saved.experiment), res)
+    results().put(("spectrum", saved.experiment), spec)
+    set_current(saved.experiment)
+    return saved.experiment
 
 
 def spectrum(exp: tj.Experiment) -> tj.Spectrum:
     """The SVD of J (which must be computed already)."""
     def compute():
         res = jacobian(exp)
-        return tj.spectrum(res.jacobian, res.theta0, res.theta_final)
+        spec = tj.spectrum(res.jacobian, res.theta0, res.theta_final)
+        try:
+            save_cached(limits().cache_dir, res, spec)
+        except OSError:  # a read-only or full disk must not cost the user the result
+            pass
+        return spec
     if have("spectrum", exp) is None:
         with st.spinner("Singular value decomposition of J (float64)…"):
             return results().get_or_compute(("spectrum", exp), compute)
@@ -101,6 +187,8 @@ def bulk_of(exp: tj.Experiment, label: str):
     full = have("spectrum", exp)
     if full is not None:
         return full.singular_values, full.Vh
+
+    refuse_if_over_limits(exp)
 
     def compute(progress):
         res = tj.training_jacobian(exp, progress=progress)
@@ -157,9 +245,13 @@ def explain_failure(err: Exception) -> str:
     if isinstance(err, tj.Diverged):
         return (f"**Training diverged.** {err}. The learning rate is too large for this network: "
                 "the loss blew up to infinity. Lower the learning rate (try 0.1 or less) or switch on the cosine schedule.")
+    if isinstance(err, tj.Cancelled):
+        return f"**Stopped.** {err}. Everything computed before is kept."
+    if isinstance(err, BadFile):
+        return f"**That file cannot be loaded:** {err}."
     if isinstance(err, tj.SVDFailed):
         return f"**The SVD failed.** {err}. Try float64 or a smaller network."
-    if isinstance(err, MemoryError) or "memory" in str(err).lower():
+    if isinstance(err, MemoryError) or "alloc" in str(err).lower() or "memory" in str(err).lower():
         return "**Out of memory.** This network's Jacobian does not fit on this server; make it narrower."
     return f"**Something went wrong:** {type(err).__name__}: {err}"
 

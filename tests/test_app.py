@@ -62,12 +62,36 @@ def test_build_trains_and_a_control_changes_the_result():
     assert at.session_state["experiment"].train.lr == 0.02
 
 
-def test_diverging_learning_rate_reads_as_an_error():
+def test_absurd_learning_rate_is_refused_in_words():
     at = ok(app("build"))
     at.number_input[0].set_value(1e10)
     at.button[0].click()
     ok(at.run())
-    assert any("diverged" in e.value for e in at.error)
+    assert any("Learning rate must be at most 10" in e.value for e in at.error)
+
+
+def test_too_large_a_learning_rate_says_the_network_did_not_learn():
+    at = ok(app("build"))
+    at.number_input[0].set_value(10.0)
+    at.number_input[1].set_value(0.99)  # momentum
+    next(s for s in at.selectbox if s.label == "schedule").set_value("constant")
+    at.button[0].click()
+    ok(at.run())
+    assert any("did not learn" in w.value for w in at.warning)
+
+
+def test_training_that_diverges_to_nan_is_explained(monkeypatch):
+    real = tj.train
+
+    def diverging(*args, **kwargs):
+        res = real(*args, **kwargs)
+        return tj.TrainResult(res.theta0, res.theta_final * float("nan"), res.metrics, diverged_at=(17, 0))
+
+    monkeypatch.setattr(tj, "train", diverging)
+    at = ok(app("build"))
+    at.button[0].click()
+    ok(at.run())
+    assert any("Training diverged" in e.value and "step 17" in e.value for e in at.error)
 
 
 def test_width_input_is_validated():

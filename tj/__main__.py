@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,7 +59,7 @@ def cmd_layout(args):
 def cmd_jacobian(args):
     from .jacobian import training_jacobian
     from .spectrum import region_counts, regions, spectrum
-    from .store import save
+    from .store import save, save_cached
 
     exp = _experiment(args)
     theta0 = _theta0(args, exp)
@@ -69,6 +70,7 @@ def cmd_jacobian(args):
     res = training_jacobian(exp, theta0, progress=_progress(start))
     spec = spectrum(res.jacobian, res.theta0, res.theta_final)
     save(out, res, spec)
+    cached = save_cached(args.cache_dir, res, spec)
     total = time.perf_counter() - start
     s = spec.singular_values
     dist = np.abs(s - 1)
@@ -80,7 +82,7 @@ def cmd_jacobian(args):
           f"|sigma-1|<1e-1: {(dist < 1e-1).sum()}  sigma<0.5: {(s < 0.5).sum()}")
     print(f"regions (bulk: |sigma-1| < {args.tau:g}): " + "  ".join(f"{k} {v}" for k, v in counts.items()))
     print(f"wall time: Jacobian {res.seconds:.1f} s  SVD {spec.seconds:.1f} s ({spec.route})  total {total:.1f} s")
-    print(f"saved {out}")
+    print(f"saved {out}" + (f" and {cached} (the app's disk cache)" if cached else ""))
 
 
 def main(argv=None) -> int:
@@ -95,6 +97,8 @@ def main(argv=None) -> int:
     jac.add_argument("--init-from", help="a .npy file holding a flat θ_0 in tj's layout")
     jac.add_argument("--tau", type=float, default=0.1, help="bulk threshold on |σ−1| for the summary")
     jac.add_argument("--out", required=True, help="the .npz file to write")
+    jac.add_argument("--cache-dir", default=os.environ.get("TJ_CACHE_DIR"),
+                     help="also store the result where the app looks for it (default: $TJ_CACHE_DIR)")
     args = parser.parse_args(argv)
     try:
         {"layout": cmd_layout, "jacobian": cmd_jacobian}[args.command](args)

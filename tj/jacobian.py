@@ -226,6 +226,13 @@ class JacobianResult:
         return self.train.theta_final
 
 
+def basis_rows(n: int, start: int, stop: int, dtype) -> torch.Tensor:
+    """Rows start…stop−1 of the n×n identity, without forming it."""
+    rows = torch.zeros(stop - start, n, dtype=dtype)
+    rows[torch.arange(stop - start), torch.arange(start, stop)] = 1
+    return rows
+
+
 def default_chunk(spec: MLPSpec, device=None) -> int:
     """Tangent columns per chunk: all of them on a GPU; on a CPU few enough to stay in cache."""
     if device is not None and torch.device(device).type == "cuda":
@@ -253,7 +260,6 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
     wanted = sorted(set(checkpoints))
     jac = torch.empty(n_params, n_params, dtype=dtype)
     saved = {t: torch.empty(n_params, n_params, dtype=dtype) for t in wanted}
-    eye = torch.eye(n_params, dtype=dtype)
     todo = queue.SimpleQueue()
     for c0 in range(0, n_params, chunk):
         todo.put((c0, min(c0 + chunk, n_params)))
@@ -267,7 +273,7 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
                     c0, c1 = todo.get_nowait()
                 except queue.Empty:
                     return
-                cols = propagate(traj, eye[c0:c1], chunk, wanted, should_stop=stop.is_set)
+                cols = propagate(traj, basis_rows(n_params, c0, c1, dtype), chunk, wanted, should_stop=stop.is_set)
                 jac[:, c0:c1] = cols[len(traj.steps)].T
                 for t in wanted:
                     saved[t][:, c0:c1] = cols[t].T
@@ -401,7 +407,7 @@ def estimate_seconds(experiment: Experiment, workers: int | None = None) -> dict
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        tangents = torch.eye(n, dtype=probe.torch_dtype)[:chunk]
+        tangents = basis_rows(n, 0, min(chunk, n), probe.torch_dtype)
         _replay(traj, tangents)  # warm-up
         start = time.perf_counter()
         _replay(traj, tangents)

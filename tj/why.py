@@ -115,6 +115,7 @@ def measured_untouched(sigma, tol: float = 1e-9) -> int:
 
 
 def _overlap(basis, vh_rows) -> np.ndarray:
+    """basis · rowsᵀ in float64."""
     b = np.asarray(basis, dtype=np.float64).reshape(len(basis), -1)
     r = np.asarray(vh_rows, dtype=np.float64).reshape(len(vh_rows), -1)
     return b @ r.T
@@ -213,8 +214,7 @@ def spectra_through_training(experiment: Experiment, checkpoints, progress=None)
 
 def loss_hessian(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                  loss: str = "cross_entropy", chunk: int = 64) -> torch.Tensor:
-    """The mean-loss Hessian (P, P) in float64 by torch.func forward-over-reverse (torch.func.hessian's
-    method), in column chunks to bound memory."""
+    """The mean-loss Hessian (P, P) in float64: torch.func.hessian's forward-over-reverse, in column chunks."""
     from torch.func import grad, jvp, vmap
 
     from .reference import loss as ref_loss
@@ -238,6 +238,7 @@ class GDPrediction:
 
     @property
     def max_abs_error(self) -> float:
+        """max_i |σ_pred(i) − σ(i)|."""
         return float(np.abs(self.predicted - self.measured).max())
 
 
@@ -248,6 +249,8 @@ def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
     held for the segment; eigenvalues are matched by rank across segments. Exact when H is constant and
     every step sees the whole training set (least squares, full batch: J = ∏(I − η_t H)); otherwise an
     approximation, which ignores how H's eigenvectors rotate and how mini-batches differ from the full set.
+    Rank matching also pairs λ = 0 of one segment with λ ≠ 0 of another when the number of negative
+    eigenvalues changes, so the exactly untouched directions need not come out at σ_pred = 1.
     """
     spec, ts = experiment.model, experiment.train
     if ts.optimizer != "sgd" or ts.momentum != 0:
@@ -262,13 +265,16 @@ def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
     starts = [i * n_steps // n_segments for i in range(n_segments)]
     bounds = starts + [n_steps]
 
+    jac = training_jacobian(experiment).jacobian  # first: raises Diverged with its step if training blows up
+    measured = torch.linalg.svdvals(jac.double()).numpy()
+    del jac
     dtype = experiment.torch_dtype
     data = load(experiment.data, dtype)
     theta0 = init_params(spec, experiment.seed, dtype)
     at = {}
 
     def keep(t, before, *_):
-        if t in bounds:
+        if t in starts:
             at[t] = before.clone()
 
     train(spec, ts, data, theta0, experiment.seed, record=keep)
@@ -283,8 +289,6 @@ def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
         eig[k] = torch.linalg.eigvalsh(h).numpy()[::-1]
         for t in range(bounds[k], bounds[k + 1]):
             prod *= 1 - lrs[t] * eig[k]
-    jac = training_jacobian(experiment).jacobian
-    measured = torch.linalg.svdvals(jac.double()).numpy()
     return GDPrediction(np.sort(np.abs(prod))[::-1].copy(), measured, eig, tuple(starts))
 
 

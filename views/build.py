@@ -6,6 +6,7 @@ import tj
 from tj import charts
 from tj.model import ACTIVATIONS, INITS
 from tj.train import OPTIMIZERS, SCHEDULES
+from tj.validate import validate
 
 st.title("Build an MLP")
 exp = lab.current()
@@ -20,35 +21,34 @@ st.altair_chart(charts.digits_chart(data.x_train[:20].numpy(), [f"#{i}: label {i
                                                                   enumerate(data.y_train[:20])]))
 
 st.subheader("The network and its training")
+advanced = not lab.classroom()
 with st.form("config"):
     a, b, c = st.columns(3)
-    widths_text = a.text_input("hidden widths (comma-separated)", ", ".join(map(str, exp.model.widths)),
-                               help="64 is the paper's; '32, 16' makes two hidden layers")
-    activation = a.selectbox("activation", ACTIVATIONS, index=ACTIVATIONS.index(exp.model.activation))
-    init = a.selectbox("initialisation", INITS, index=INITS.index(exp.model.init))
-    optimizer = b.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(exp.train.optimizer),
-                            format_func={"sgd": "SGD + momentum", "adam": "Adam"}.get)
-    lr = b.number_input("learning rate", value=float(exp.train.lr), min_value=0.0, format="%g")
-    momentum = b.number_input("momentum (SGD)", value=float(exp.train.momentum), min_value=0.0, max_value=0.999)
-    schedule = b.selectbox("schedule", SCHEDULES, index=SCHEDULES.index(exp.train.schedule))
-    epochs = c.number_input("epochs", value=int(exp.train.epochs), min_value=1, max_value=200, step=1)
-    batch = c.number_input("batch size", value=int(exp.train.batch_size), min_value=1, max_value=1600, step=1)
-    seed = c.number_input("seed", value=int(exp.seed), min_value=0, step=1)
+    raw = {"widths": a.text_input("hidden widths (comma-separated)", ", ".join(map(str, exp.model.widths)),
+                                  help="64 is the paper's; '32, 16' makes two hidden layers")}
+    if advanced:
+        raw["activation"] = a.selectbox("activation", ACTIVATIONS, index=ACTIVATIONS.index(exp.model.activation))
+        raw["init"] = a.selectbox("initialisation", INITS, index=INITS.index(exp.model.init))
+        raw["optimizer"] = b.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(exp.train.optimizer),
+                                       format_func={"sgd": "SGD + momentum", "adam": "Adam"}.get)
+    raw["lr"] = b.number_input("learning rate", value=float(exp.train.lr), min_value=0.0, format="%g")
+    if advanced:
+        raw["momentum"] = b.number_input("momentum (SGD)", value=float(exp.train.momentum), min_value=0.0,
+                                         max_value=0.999)
+        raw["schedule"] = b.selectbox("schedule", SCHEDULES, index=SCHEDULES.index(exp.train.schedule))
+    raw["epochs"] = c.number_input("epochs", value=int(exp.train.epochs), min_value=1, step=1)
+    if advanced:
+        raw["batch_size"] = c.number_input("batch size", value=int(exp.train.batch_size), min_value=1, step=1)
+    raw["seed"] = c.number_input("seed", value=int(exp.seed), min_value=0, step=1)
     submitted = st.form_submit_button("Train", type="primary")
 
 if submitted:
-    try:
-        widths = tuple(int(w) for w in widths_text.replace(" ", "").split(",") if w)
-    except ValueError:
-        st.error(f"Hidden widths must be whole numbers separated by commas; got '{widths_text}'.")
+    checked = validate(raw, lab.limits(), base=exp)
+    if not checked.ok:
+        for error in checked.errors:
+            st.error(error)
         st.stop()
-    if any(w < 1 for w in widths):
-        st.error("Every hidden width must be at least 1.")
-        st.stop()
-    lab.set_current(exp.replace(**{
-        "model.widths": widths, "model.activation": activation, "model.init": init,
-        "train.optimizer": optimizer, "train.lr": float(lr), "train.momentum": float(momentum),
-        "train.schedule": schedule, "train.epochs": int(epochs), "train.batch_size": int(batch), "seed": int(seed)}))
+    lab.set_current(checked.experiment)
     exp = lab.current()
 
 n = exp.model.n_params
@@ -58,6 +58,9 @@ c1, c2, c3 = st.columns(3)
 c1.metric("parameters P", f"{n:,}")
 c2.metric("J will be", f"{n:,} × {n:,}", lab.megabytes(mem["jacobian"]), delta_color="off")
 c3.metric("J will take about", f"{est['jacobian']:.0f} s", "estimate on this server", delta_color="off")
+over = lab.check(exp)
+if not over.ok:
+    st.warning("**J of this network is over this server's limits** (training still works): " + over.message)
 
 if submitted or lab.have("train", exp) is not None:
     result = lab.trained(exp)

@@ -5,10 +5,21 @@ import streamlit as st
 import lab
 import tj
 from tj import charts
+from tj.store import BadFile
 
 st.title("Spectrum of the training Jacobian")
 exp = lab.current()
 n = exp.model.n_params
+
+with st.expander("Load a saved result (.npz from the CLI or the download button)"):
+    upload = st.file_uploader("result file", type=["npz"], key="upload")
+    if upload is not None and st.session_state.get("loaded") != upload.file_id:
+        try:
+            exp = lab.load_upload(upload)
+            st.session_state["loaded"] = upload.file_id
+            st.success(f"Loaded: P = {exp.model.n_params:,}, {lab.preset_name(exp)} configuration.")
+        except BadFile as err:
+            st.error(lab.explain_failure(err))
 
 if lab.have("spectrum", exp) is None:
     if lab.have("jacobian", exp) is None:
