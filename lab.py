@@ -108,8 +108,11 @@ def estimates(exp: tj.Experiment) -> dict[str, float]:
 
 
 def have(kind: str, exp: tj.Experiment, *extra):
-    """A cached result or None; never computes."""
-    return results().peek((kind, exp, *extra))
+    """A cached result (memory, or for J and its spectrum the disk cache) or None; never computes."""
+    found = results().peek((kind, exp, *extra))
+    if found is None and kind in ("jacobian", "spectrum") and not extra and _from_disk(exp):
+        found = results().peek((kind, exp))
+    return found
 
 
 def cached(key, compute, label: str, unit: str = "steps"):

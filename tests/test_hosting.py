@@ -68,34 +68,6 @@ def test_cache_is_bounded_in_entries_and_bytes():
     assert cache.bytes <= 10_000 and cache.peek("big") is not None
 
 
-def test_eight_simultaneous_sessions_walk_the_lecture_path():
-    errors = []
-
-    def session():
-        try:
-            at = app("build")
-            at.button[0].click()
-            at.run()
-            at.switch_page("views/jacobian.py")
-            at.run()
-            at.button(key="compute_jacobian").click()
-            at.run()
-            at.switch_page("views/spectrum.py")
-            at.run()
-            assert not at.exception, [e.value for e in at.exception]
-            assert int(metric(at, "bulk").replace(",", "")) > 0
-        except BaseException as err:  # reported below, with the session's error
-            errors.append(repr(err))
-
-    threads = [threading.Thread(target=session) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    assert lab.results().stats.computed <= 6  # train, J, spectrum, estimates… once each, not once per session
-
-
 def test_over_the_limit_is_refused_in_words(monkeypatch):
     monkeypatch.setenv("TJ_MAX_PARAMS", "1000")
     at = app("jacobian")
