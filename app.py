@@ -13,6 +13,7 @@ PAGES = [
     st.Page("views/spectrum.py", title="Spectrum", icon="📈"),
     st.Page("views/compare.py", title="Compare", icon="🔀"),
     st.Page("views/perturb.py", title="Perturb", icon="🎯"),
+    st.Page("views/why.py", title="Why a bulk?", icon="💡"),
 ]
 page = st.navigation(PAGES)
 

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 import streamlit as st
 import torch
 
 import tj
 import tj.compare
 import tj.perturb
+import tj.why
 from tj.cache import ResultCache
 from tj.limits import Limits
 from tj.store import BadFile, load_cached, restore, save_cached
@@ -227,6 +230,34 @@ def subspace(exp: tj.Experiment, ks: tuple):
     spec = spectrum(exp)
     return cached(("subspace", exp, ks), lambda p: tj.perturb.subspace_training(exp, spec, ks, progress=p),
                   "restricted trainings", "runs")
+
+
+def evolution(exp: tj.Experiment):
+    """σ after every epoch (a few epochs for big nets) from one forward-mode run."""
+    refuse_if_over_limits(exp)
+    n = None if exp.model.n_params <= 2_000 else 4
+    steps = tj.why.epoch_checkpoints(exp, n)
+    return cached(("evolution", exp, steps), lambda p: tj.why.spectra_through_training(exp, steps, p),
+                  "J at every checkpoint", "columns")
+
+
+def exact_check(exp: tj.Experiment):
+    """Predicted untouched directions against a float64 J of the same run: (Untouched, σ, Vᵀ rows with σ = 1)."""
+    exp64 = exp.replace(dtype="float64")
+    refuse_if_over_limits(exp64)
+
+    def compute(progress):
+        res = tj.training_jacobian(exp64, progress=progress)
+        spec = tj.spectrum(res.jacobian, res.theta0, res.theta_final)
+        pred = tj.why.untouched_for(exp64)
+        exact = np.abs(spec.singular_values - 1) < 1e-9
+        return pred, spec.singular_values, spec.Vh[exact]
+    return cached(("exact", exp64), compute, "float64 J for the exact count", "columns")
+
+
+def gd_prediction(exp: tj.Experiment, segments: int):
+    return cached(("gd", exp, segments), lambda p: (p(0, 1), tj.why.gd_prediction(exp, segments))[1],
+                  "Hessians along the run", "parts")
 
 
 def fd_check(exp: tj.Experiment, seed: int):

@@ -188,3 +188,28 @@ def test_perturb_page_runs_every_experiment():
     at.button(key="run_subspace").click()
     ok(at.run())
     assert len(charts(at)) >= 4 and len(at.get("download_button")) >= 3
+
+
+def test_why_page_counts_untouched_directions_and_follows_the_bulk():
+    at = ok(app("why"))
+    at.button(key="compute_evolution").click()
+    ok(at.run())
+    counts = at.dataframe[0].value
+    assert counts["bulk"].iloc[0] == 1210 and counts["bulk"].iloc[-1] < 1210  # J_0 = I; training peels directions off
+    at.button(key="compute_exact").click()
+    ok(at.run())
+    assert metric(at, "predicted in total") == metric(at, "measured |σ−1| < 1e-9") == "65"
+    at.button(key="compute_gd").click()
+    ok(at.run())
+    assert len(charts(at)) >= 6
+
+
+def test_compare_page_optimizer_and_architecture_switches():
+    at = ok(app("compare"))
+    at.button(key="compute_variants").click()
+    ok(at.run())
+    at.multiselect(key="switches").set_value(["momentum 0", "width 32"])
+    at.button(key="compute_switches").click()
+    ok(at.run())
+    table = at.dataframe[1].value
+    assert table["run"].tolist() == ["main", "momentum 0", "width 32"] and table["P"].tolist() == [1210, 1210, 2410]

@@ -173,14 +173,14 @@ def block_heatmap(names, matrix, title: str = "‖(J − I) block‖_F") -> alt.
 
 
 def series_chart(series: dict, y_title: str, log_y: bool = True, title: str = "", x_title: str = "index",
-                 floor: float = 1e-16) -> alt.Chart:
-    """Several curves y(index) on one chart, each thinned so the whole stays under the row limit."""
+                 floor: float = 1e-16, fractions: bool = False) -> alt.Chart:
+    """Several curves y(index) on one chart (x as index / length with `fractions`), thinned under the row limit."""
     per = max(50, MAX_ROWS // max(1, len(series)))
     parts = []
     for name, values in series.items():
         values = np.asarray(values, dtype=np.float64)
-        df = pd.DataFrame({"x": np.arange(len(values)), "y": np.maximum(values, floor) if log_y else values,
-                           "series": name})
+        x = np.arange(len(values)) / (len(values) if fractions else 1)
+        df = pd.DataFrame({"x": x, "y": np.maximum(values, floor) if log_y else values, "series": name})
         parts.append(_thin(df, per))
     scale = alt.Scale(type="log") if log_y else alt.Scale()
     return alt.Chart(pd.concat(parts)).mark_line(strokeWidth=1.5).encode(

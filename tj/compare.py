@@ -23,6 +23,18 @@ def variants(exp: Experiment, n_seeds: int = 2) -> dict[str, Experiment]:
     return out
 
 
+def switches(exp: Experiment) -> dict[str, Experiment]:
+    """Optimizer and architecture variants of an experiment (same seed): does the bulk survive them?"""
+    width = exp.model.widths[0] if exp.model.widths else 16
+    return {
+        "momentum 0": exp.replace(**{"train.momentum": 0.0}),
+        "Adam (lr 3e-3)": exp.replace(**{"train.optimizer": "adam", "train.lr": 3e-3}),
+        f"width {2 * width}": exp.replace(**{"model.widths": (2 * width, *exp.model.widths[1:])}),
+        "one more hidden layer": exp.replace(**{"model.widths": (*exp.model.widths, width)}),
+        "half the training set": exp.replace(**{"data.n_train": exp.data.n_train // 2}),
+    }
+
+
 def bulk_basis(sigma: np.ndarray, vh: np.ndarray, k: int) -> np.ndarray:
     """The k right singular vectors with the smallest |σ − 1| as rows (k, P)."""
     return vh[np.argsort(np.abs(np.asarray(sigma) - 1), kind="stable")[:k]]

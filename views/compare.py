@@ -5,7 +5,8 @@ import streamlit as st
 
 import lab
 from tj import charts
-from tj.compare import bulk_basis, default_ks, mean_principal_cosine, overlap_sweep, random_overlap, variants
+from tj.compare import (bulk_basis, default_ks, mean_principal_cosine, overlap_sweep, random_overlap, switches,
+                        variants)
 
 st.title("Compare bulks")
 exp = lab.current()
@@ -50,6 +51,27 @@ st.altair_chart(charts.matrix_heatmap(names, matrix, f"Bulk overlap at k = {int(
                                       f"{random_overlap(n, int(k)):.3f})", "", "", "overlap"))
 table = pd.DataFrame({"k": ks, "random": baseline, **sweeps})
 st.download_button("overlap sweep (.csv)", table.to_csv(index=False), "bulk_overlap.csv", "text/csv", on_click="ignore")
+
+st.subheader("Optimizer and architecture")
+st.markdown("Does the bulk survive plain gradient descent without momentum, Adam, a wider or deeper network, "
+            "or less data? Networks of different width have different P, so the index is shown as a fraction of P.")
+options = switches(exp)
+chosen = st.multiselect("variants", list(options), default=list(options)[:2], key="switches")
+todo = [name for name in chosen if lab.have("bulk", options[name]) is None and lab.have("spectrum", options[name]) is None]
+if todo and not st.button("Compute these variants", key="compute_switches"):
+    st.info(f"{len(todo)} more Jacobians to compute: {', '.join(todo)}.")
+elif chosen:
+    over = {name: lab.check(options[name]) for name in chosen}
+    runnable = [name for name in chosen if over[name].ok]
+    for name in chosen:
+        if not over[name].ok:
+            st.warning(f"{name}: {over[name].message}")
+    sw = {"main": spectra["main"][0], **{name: lab.bulk_of(options[name], name)[0] for name in runnable}}
+    st.altair_chart(charts.series_chart({k: np.abs(s - 1) for k, s in sw.items()}, "|σ − 1|", True,
+                                        "Distance from one against i / P", "i / P", fractions=True))
+    st.dataframe(pd.DataFrame([{"run": k, "P": len(s), "|σ−1| < 1e-2": int((np.abs(s - 1) < 1e-2).sum()),
+                                "share of P": round(float((np.abs(s - 1) < 1e-2).mean()), 3), "σ₁": round(float(s[0]), 2)}
+                               for k, s in sw.items()]), hide_index=True)
 
 st.subheader("Bulk vs the parameter-function Jacobian")
 st.markdown("The Jacobian of the network's log-probabilities with respect to θ at θ₀: its smallest singular "

@@ -1,0 +1,88 @@
+"""Why a bulk? How it forms during training, the directions training cannot touch, and curvature."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import lab
+import tj
+from tj import charts
+from tj.why import captured_fraction, input_second_moment, trained_inputs
+
+st.title("Why is there a bulk?")
+exp = lab.current()
+n = exp.model.n_params
+st.markdown("Three questions the paper leaves open: *when* does the bulk form, *which* directions are untouched "
+            "exactly and why, and how much of the rest does the curvature of the loss explain?")
+
+st.subheader("1 · Watch the bulk form")
+st.markdown("Forward mode carries ∂θ_t/∂θ₀ through every step, so J after each epoch comes from the same run.")
+if lab.have("evolution", exp, tj.why.epoch_checkpoints(exp, None if n <= 2_000 else 4)) is None and \
+        not st.button("Compute J through training", type="primary", key="compute_evolution"):
+    st.info(f"One run of the Jacobian engine ({n:,} columns), keeping J at every checkpoint.")
+else:
+    evo = lab.evolution(exp)
+    tau = st.select_slider("bulk threshold τ on |σ − 1|", [1e-3, 1e-2, 1e-1], value=1e-2, key="evo_tau")
+    counts = pd.DataFrame(evo.counts(tau)).assign(epoch=evo.epochs)
+    st.altair_chart(charts.series_chart({f"epoch {e:g}": np.abs(s - 1) for e, s in zip(evo.epochs, evo.sigma)},
+                                        "|σ − 1|", True, "|σ − 1| by index after each checkpoint", "singular index i"))
+    st.altair_chart(charts.series_chart({r: counts[r].to_numpy() for r in ("chaotic", "bulk", "stable")}, "count",
+                                        False, "Region counts by checkpoint", "checkpoint"))
+    st.dataframe(counts[["epoch", "chaotic", "bulk", "stable"]], hide_index=True)
+    st.download_button("counts per epoch (.csv)", counts.to_csv(index=False), "bulk_by_epoch.csv", "text/csv",
+                       on_click="ignore")
+
+st.subheader("2 · Directions training cannot move, predicted from the data alone")
+x = trained_inputs(exp)
+dead = tj.data.dead_pixels(x).tolist()
+img = np.zeros(64)
+img[dead] = 1
+c1, c2 = st.columns([1, 2])
+c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixels (white)"], columns=1, size=160))
+c2.markdown(
+    "- **Dead pixels:** a pixel that is 0 in every training image gives its first-layer weights zero gradient "
+    "forever — a nudge there passes through training untouched: width₁ × dead pixels directions.\n"
+    "- **Softmax shift:** adding the same number to all ten logits changes no probability, so the output bias along "
+    "(1,…,1) and each last hidden unit's outgoing weights along (1,…,1) are never moved: 1 + width_last directions.\n"
+    "- **Rank of the inputs:** with fewer images than pixels, more first-layer directions see no data at all.")
+if lab.have("exact", exp.replace(dtype="float64")) is None and \
+        not st.button("Count them in a float64 J", key="compute_exact"):
+    st.info("The exact count needs J in float64 (float32 rounding blurs |σ − 1| below about 1e-6).")
+else:
+    pred, sigma64, exact_rows = lab.exact_check(exp)
+    a, b, c, d = st.columns(4)
+    a.metric("dead-pixel directions", f"{pred.n_dead_pixel_directions:,}")
+    b.metric("softmax-shift directions", f"{pred.n_softmax_directions:,}")
+    c.metric("predicted in total", f"{pred.total:,}")
+    d.metric("measured |σ−1| < 1e-9", f"{len(exact_rows):,}")
+    if len(exact_rows):
+        st.markdown(f"Share of the predicted subspace inside the measured σ = 1 subspace: "
+                    f"**{captured_fraction(pred.basis, exact_rows):.6f}**.")
+    tau_grid = np.logspace(-12, 0, 25)
+    st.altair_chart(charts.series_chart({"float64 J": [(np.abs(sigma64 - 1) < t).sum() for t in tau_grid]},
+                                        "indices with |σ−1| < τ", True, "Bulk size against the threshold τ",
+                                        "τ = 10^(−12 + k/2)"))
+
+st.subheader("3 · The approximate bulk: inputs and curvature")
+moments = input_second_moment(x)
+st.altair_chart(charts.series_chart({"eigenvalues of XᵀX / N": moments}, "eigenvalue", True,
+                                    "Input second-moment spectrum (64 pixel directions)", "index", floor=1e-12))
+st.caption("Pixel directions of tiny variance barely feed the first layer: their weights are nearly untouched, "
+           "which is where most of the approximate bulk comes from.")
+gd = exp.replace(**{"train.momentum": 0.0, "train.optimizer": "sgd"})
+st.markdown("For plain gradient descent, J = ∏(I − η_t H_t). If the Hessian were constant, σ_i would be "
+            "∏(1 − η_t λ_i): positive curvature contracts, zero keeps, negative expands. Here the prediction uses "
+            "the Hessian at a few checkpoints, run **without momentum**.")
+if n > 2_500:
+    st.info(f"Hessians of P = {n:,} parameters are too big for this panel; use the lecture preset.")
+elif lab.have("gd", gd, 4) is None and not st.button("Compare with the Hessian prediction", key="compute_gd"):
+    pass
+else:
+    pred_gd = lab.gd_prediction(gd, 4)
+    st.altair_chart(charts.series_chart({"measured σ (momentum 0)": pred_gd.measured,
+                                         "∏(1 − η_t λ_i), Hessian at 4 checkpoints": pred_gd.predicted},
+                                        "σ", True, "Curvature predicts the regions", "index i"))
+st.info("**What to notice.** At epoch 0, J = I and every direction is 'bulk'. Within the first epochs training "
+        "peels directions off into the chaotic and stable regions; as the learning rate decays the counts freeze, "
+        "and the bulk is what training never got around to moving. A few hundred directions are untouched *exactly*, for reasons you can read off the data: dead pixels and the "
+        "softmax's indifference to a common shift. The much larger approximate bulk lives where the inputs have "
+        "little variance and the loss has almost no curvature.")
