@@ -2,7 +2,9 @@
 driving Debian's chromium, check every page, save a screenshot of each.
 
 Shared by tests/test_browser.py (pytest) and scripts/screenshots.py (docs/screenshots/*.png).
-To walk more pages (Compare, Perturb, "Why a bulk?"), append to STEPS below; nothing else needs to change.
+STEPS is the whole lecture path of docs/lecture.md, in the order the guide tells a class to click: keep the two
+in step (same pages, same buttons). To walk another page or press another button, edit STEPS; nothing else needs
+to change.
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ P_LECTURE = 1_210  # parameters of the lecture preset: 64·16 + 16 + 16·10 + 10
 @dataclass(frozen=True)
 class Step:
     page: str                                  # the sidebar navigation link's title
-    click: str | None = None                   # a button to press once the page has loaded (exact label)
+    click: str | tuple[str, ...] | None = None  # button(s) to press once the page has loaded (exact labels), in
+                                               # order; after each, its script run ends and its charts draw
     texts: tuple[str, ...] = ()                # must be visible on the page afterwards
     min_charts: int = 0                        # at least this many rendered Vega-Lite charts
     metrics: dict[str, str] = field(default_factory=dict)   # metric label -> exact displayed value
@@ -36,22 +39,51 @@ class Step:
     timeout_s: float = 120                     # for the click's script run and the texts to appear
     name: str = ""                             # screenshot file stem; default: from the page title
 
+    @property
+    def buttons(self) -> tuple[str, ...]:
+        return () if self.click is None else (self.click,) if isinstance(self.click, str) else tuple(self.click)
+
 
 def region_counts_sum_to_p(metrics: dict[str, str]) -> None:
     counts = {k: metrics[k] for k in ("chaotic", "bulk", "stable")}
-    for label, value in counts.items():
-        assert re.fullmatch(r"\d{1,3}(,\d{3})*", value), f"metric {label!r} is not an integer: {value!r}"
-    total = sum(int(v.replace(",", "")) for v in counts.values())
+    total = sum(_integer(metrics, label) for label in counts)
     assert total == P_LECTURE, f"region counts {counts} sum to {total}, not P = {P_LECTURE:,}"
 
 
+def _integer(metrics: dict[str, str], label: str) -> int:
+    value = metrics[label]
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*", value), f"metric {label!r} is not an integer: {value!r}"
+    return int(value.replace(",", ""))
+
+
+def predicted_equals_measured(metrics: dict[str, str]) -> None:
+    """Why a bulk?: every direction predicted untouched from the data alone is measured with |σ−1| < 1e-9."""
+    predicted, measured = _integer(metrics, "predicted in total"), _integer(metrics, "measured |σ−1| < 1e-9")
+    assert predicted == measured, f"predicted {predicted:,} untouched directions, measured {measured:,}"
+    parts = _integer(metrics, "dead-pixel directions") + _integer(metrics, "softmax-shift directions")
+    assert parts == predicted, f"dead-pixel + softmax-shift = {parts:,}, not the predicted total {predicted:,}"
+
+
 # The lecture path on the default (lecture) preset, in order: each step starts where the previous one left off.
+# docs/lecture.md tells a class to click exactly these pages and buttons; change both together.
 STEPS: list[Step] = [
     Step("Build an MLP", click="Train", texts=("Final test loss",), min_charts=3,
          metrics={"parameters P": f"{P_LECTURE:,}"}, name="build"),
     Step("Training Jacobian", click="Compute J", texts=("computed in",), min_charts=1, name="jacobian"),
     Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, check=region_counts_sum_to_p,
          name="spectrum"),
+    # 4 more Jacobians (shuffled labels, noise inputs, seeds 1 and 2), then the parameter-function Jacobian.
+    Step("Compare", click=("Compute the variants", "Compute it"), min_charts=6,
+         texts=("Spectra side by side", "Bulk overlap", "Null space vs bulk", "directions are exactly null"),
+         name="compare", timeout_s=240),
+    # The spectrum is cached by now, so the page opens on the output-effect panel; retrain along the default
+    # direction (nothing set), then train inside subspaces.
+    Step("Perturb", click=("Retrain", "Train in subspaces"), min_charts=4,
+         texts=("Median over each region", "exactly untouched directions"), name="perturb", timeout_s=240),
+    Step("Why a bulk?", click=("Compute J through training", "Count them in a float64 J"), min_charts=5,
+         texts=("Region counts by checkpoint", "Share of the predicted subspace"),
+         metrics={"predicted in total": "65", "measured |σ−1| < 1e-9": "65"}, check=predicted_equals_measured,
+         name="why", timeout_s=240),
 ]
 
 # --- selectors (Streamlit 1.67's DOM) -------------------------------------------------------------------
@@ -224,9 +256,10 @@ def run_step(page, step: Step, index: int, shots: Path | None) -> Path | None:
     page.locator(NAV_LINK).filter(has=page.get_by_text(step.page, exact=True)).click()
     wait_idle(page, step.timeout_s)
     page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
-    if step.click:
-        page.get_by_role("button", name=step.click, exact=True).click()
+    for button in step.buttons:
+        page.get_by_role("button", name=button, exact=True).click()
         wait_idle(page, step.timeout_s)
+        wait_charts(page, 0)  # whatever this button drew, drawn before the next one is pressed
     for text in step.texts:
         page.get_by_text(text).first.wait_for(timeout=step.timeout_s * 1000)
     wait_idle(page, step.timeout_s, started=True)

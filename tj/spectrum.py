@@ -32,22 +32,28 @@ class Spectrum:
 
 
 def svd(jac: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """U, σ, Vᵀ in float64. LAPACK's float32 divide-and-conquer fails to converge on the paper's J,
-    so the matrix is promoted to float64 (gesdd); if that fails too, the slower QR-iteration gesvd runs."""
+    """U, σ, Vᵀ in float64. LAPACK's float32 divide-and-conquer fails to converge on the paper's J (numpy,
+    scipy, JAX), so J is promoted to float64 for gesdd; should that fail too, the slower QR-iteration gesvd runs.
+
+    LAPACK wants column-major input: the C-ordered float64 copy of J is Jᵀ in column-major order, so we
+    decompose Jᵀ = V Σ Uᵀ in place (overwrite_a) and read U and Vᵀ off transposed views, with no extra copy."""
     import scipy.linalg
 
-    a = jac.detach().cpu().double()
-    try:
-        u, s, vh = torch.linalg.svd(a, full_matrices=False)
-        if torch.isfinite(s).all():
-            return u.numpy(), s.numpy(), vh.numpy(), "float64 gesdd"
-    except RuntimeError:
-        pass
-    try:
-        u, s, vh = scipy.linalg.svd(a.numpy(), full_matrices=False, lapack_driver="gesvd", check_finite=False)
-    except (np.linalg.LinAlgError, ValueError) as err:
-        raise SVDFailed(f"the SVD of J did not converge ({err})") from err
-    return u, s, vh, "float64 gesvd"
+    def fresh():  # a float64 copy that LAPACK may destroy, never the caller's J
+        return jac.detach().cpu().to(torch.float64, copy=True).numpy()
+
+    a = fresh()
+    for driver in ("gesdd", "gesvd"):
+        try:
+            vt_u, s, u_t = scipy.linalg.svd(a.T if driver == "gesdd" else a.T.copy(order="F"), full_matrices=False,
+                                            overwrite_a=driver == "gesdd", check_finite=False, lapack_driver=driver)
+        except (np.linalg.LinAlgError, ValueError):
+            if driver == "gesdd":
+                a = fresh()  # gesdd may have overwritten it
+            continue
+        if np.isfinite(s).all():
+            return u_t.T, s, vt_u.T, f"float64 {driver}"
+    raise SVDFailed("the SVD of J did not converge (LAPACK gesdd and gesvd, float64)")
 
 
 def spectrum(jac: torch.Tensor, theta0: torch.Tensor, theta_final: torch.Tensor) -> Spectrum:

@@ -1,0 +1,159 @@
+"""Benchmark: `python -m tj.bench [--quick] [--json FILE]`.
+
+Side by side in one process: the Jacobian engine against the straightforward torch.func reference
+(vmap(jvp(grad)) over the whole training loop; on a column subset, extrapolated to all P columns and
+labelled so), for the lecture and paper presets in float32 and float64, with train + J + SVD end to end.
+
+FLOP model (tj.jacobian.estimate_flops): per training step and tangent column, every GEMM of the tangent
+replay counts 2·m·n·k — per layer the forward tangent [a, 1]·Ṗ and the parameter-gradient tangent
+[a, 1]ᵀ·ġ (2·B·(n_in + 1)·n_out each), and for layers after the first ȧ·Wᵀ, ȧᵀ·g, ġ·W and g·Ẇ (B·n_in·n_out
+each). Elementwise work is not counted. Peak memory is the process's high-water mark (VmHWM), reset
+before each measured pipeline, so it includes the Python/torch baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .jacobian import estimate_flops, training_jacobian
+from .presets import preset
+from .reference import reference_columns
+from .spectrum import spectrum
+
+JAX_REFERENCE_S = 116.0  # the paper's own jax.jacfwd code on this 2-core machine, float32 (issue #8's measurement)
+
+
+def _reset_peak() -> None:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def matmul_peak(dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an n×n matmul with torch's default threads: this machine's practical peak."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def pipeline(name: str, dtype: str, reference_cols: int) -> dict:
+    """Train + J + SVD for one preset and dtype, and the reference path on a column subset."""
+    exp = preset(name).replace(dtype=dtype)
+    n = exp.model.n_params
+    _reset_peak()
+    start = time.perf_counter()
+    res = training_jacobian(exp)
+    j_s = time.perf_counter() - start
+    spec = spectrum(res.jacobian, res.theta0, res.theta_final)
+    total = time.perf_counter() - start
+    peak = _peak_mb()
+    flops = estimate_flops(exp)
+    cols = np.linspace(0, n - 1, reference_cols).round().astype(int)
+    reference_columns(exp, cols[:1].tolist(), res.theta0, chunk=1)  # warm-up: torch.func's first-call costs
+    t0 = time.perf_counter()
+    ref = reference_columns(exp, cols.tolist(), res.theta0, chunk=reference_cols)
+    ref_s = time.perf_counter() - t0
+    err = ((res.jacobian[:, cols].double() - ref.double()).norm(dim=0) / ref.double().norm(dim=0)).max().item()
+    return {
+        "preset": name, "dtype": dtype, "P": n, "steps": len(res.train.metrics.train_loss) - 1,
+        "jacobian_s": j_s, "svd_s": spec.seconds, "svd_route": spec.route, "end_to_end_s": total,
+        "gflop": flops / 1e9, "gflops_per_s": flops / j_s / 1e9, "peak_memory_mb": peak,
+        "reference_columns": int(reference_cols), "reference_subset_s": ref_s,
+        "reference_extrapolated_s": ref_s * n / reference_cols,
+        "speedup_vs_reference": ref_s * n / reference_cols / j_s,
+        "max_relative_column_error": err,
+        "test_loss": res.train.metrics.test_loss[-1], "sigma_1": float(spec.singular_values[0]),
+    }
+
+
+def svd_routes(name: str = "paper") -> dict:
+    """The SVD routes we tried on J (float32 engine output): time, and accuracy against float64 gesdd."""
+    exp = preset(name)
+    jac = training_jacobian(exp).jacobian
+    out = {}
+    start = time.perf_counter()
+    ref = spectrum(jac, torch.zeros(len(jac)), torch.zeros(len(jac))).singular_values
+    out["float64 gesdd (used)"] = {"s": time.perf_counter() - start, "max_rel_err_small": 0.0}
+    start = time.perf_counter()
+    try:
+        s32 = torch.linalg.svdvals(jac).double().numpy()
+        ok = bool(np.isfinite(s32).all())
+    except RuntimeError:
+        s32, ok = None, False
+    out["float32 torch svdvals"] = {"s": time.perf_counter() - start, "converged": ok}
+    start = time.perf_counter()
+    j64 = jac.double()
+    lam = torch.linalg.eigvalsh(j64.T @ j64).clamp(min=0).sqrt().flip(0).numpy()
+    out["float64 eigh of JᵀJ"] = {"s": time.perf_counter() - start}
+    small = ref < 1e-3
+    for key, s in (("float32 torch svdvals", s32), ("float64 eigh of JᵀJ", lam)):
+        if s is not None:
+            rel = np.abs(s - ref) / np.maximum(ref, 1e-300)
+            out[key].update(max_rel_err_small=float(rel[small].max()) if small.any() else 0.0,
+                            max_abs_err=float(np.abs(s - ref).max()), n_small=int(small.sum()))
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tj.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="lecture preset only")
+    parser.add_argument("--no-svd-routes", action="store_true", help="skip the SVD route comparison")
+    parser.add_argument("--json", default="docs/bench.json", help="where to write the figures (default docs/bench.json)")
+    args = parser.parse_args(argv)
+    report = {"machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                          "torch": torch.__version__,
+                          "matmul_peak_gflops_f32": matmul_peak(torch.float32),
+                          "matmul_peak_gflops_f64": matmul_peak(torch.float64)},
+              "jax_reference_s_quoted": JAX_REFERENCE_S, "runs": []}
+    m = report["machine"]
+    print(f"machine: {m['threads']} threads, torch {m['torch']}; 2048² matmul peak "
+          f"{m['matmul_peak_gflops_f32']:.0f} GFLOP/s float32, {m['matmul_peak_gflops_f64']:.0f} float64")
+    header = (f"{'preset':8} {'dtype':8} {'P':>6} {'J s':>7} {'GFLOP/s':>8} {'%peak':>6} {'SVD s':>6} {'total s':>8} "
+              f"{'peak MB':>8} {'ref s (extrap.)':>16} {'speedup':>8} {'max col err':>11}")
+    print(header)
+    for name, cols in (("lecture", 64), ("paper", 32))[: 1 if args.quick else 2]:
+        for dtype in ("float32", "float64"):
+            r = pipeline(name, dtype, cols)
+            peak = m["matmul_peak_gflops_f32" if dtype == "float32" else "matmul_peak_gflops_f64"]
+            r["fraction_of_peak"] = r["gflops_per_s"] / peak
+            report["runs"].append(r)
+            print(f"{name:8} {dtype:8} {r['P']:>6,} {r['jacobian_s']:7.1f} {r['gflops_per_s']:8.1f} "
+                  f"{100 * r['fraction_of_peak']:5.0f}% {r['svd_s']:6.1f} {r['end_to_end_s']:8.1f} "
+                  f"{r['peak_memory_mb']:8.0f} {r['reference_extrapolated_s']:10.0f} ({cols:>3}) "
+                  f"{r['speedup_vs_reference']:7.1f}× {r['max_relative_column_error']:11.1e}", flush=True)
+    runs = {(r["preset"], r["dtype"]): r for r in report["runs"]}
+    if ("paper", "float32") in runs:
+        p32, p64 = runs[("paper", "float32")], runs[("paper", "float64")]
+        report["paper_vs_jax"] = JAX_REFERENCE_S / p32["jacobian_s"]
+        report["paper_f64_over_f32"] = p64["jacobian_s"] / p32["jacobian_s"]
+        print(f"paper float32 J: {p32['jacobian_s']:.1f} s = {report['paper_vs_jax']:.2f}× faster than the JAX "
+              f"reference's {JAX_REFERENCE_S:.0f} s (quoted, not rerun); float64/float32 = "
+              f"{report['paper_f64_over_f32']:.2f}")
+        if not args.no_svd_routes:
+            report["svd_routes"] = svd_routes("paper")
+            for k, v in report["svd_routes"].items():
+                print(f"SVD route {k}: " + ", ".join(f"{a} {b:.3g}" if isinstance(b, float) else f"{a} {b}"
+                                                     for a, b in v.items()))
+    Path(args.json).write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
