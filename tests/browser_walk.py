@@ -44,16 +44,16 @@ class Step:
         return () if self.click is None else (self.click,) if isinstance(self.click, str) else tuple(self.click)
 
 
-def region_counts_sum_to_p(metrics: dict[str, str]) -> None:
-    counts = {k: metrics[k] for k in ("chaotic", "bulk", "stable")}
-    total = sum(_integer(metrics, label) for label in counts)
-    assert total == P_LECTURE, f"region counts {counts} sum to {total}, not P = {P_LECTURE:,}"
-
-
 def _integer(metrics: dict[str, str], label: str) -> int:
     value = metrics[label]
     assert re.fullmatch(r"\d{1,3}(,\d{3})*", value), f"metric {label!r} is not an integer: {value!r}"
     return int(value.replace(",", ""))
+
+
+def region_counts_sum_to_p(metrics: dict[str, str]) -> None:
+    counts = {k: metrics[k] for k in ("chaotic", "bulk", "stable")}
+    total = sum(_integer(metrics, label) for label in counts)
+    assert total == P_LECTURE, f"region counts {counts} sum to {total}, not P = {P_LECTURE:,}"
 
 
 def predicted_equals_measured(metrics: dict[str, str]) -> None:
