@@ -4,9 +4,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 import streamlit as st
-import torch
 
 import tj
 import tj.compare
@@ -14,11 +12,11 @@ import tj.perturb
 import tj.why
 from tj.cache import ResultCache
 from tj.limits import Limits
-from tj.store import BadFile, load_cached, restore, save_cached
-from tj.store import load as load_file
-from tj.validate import Validation, from_query_params, query_params, validate
 from tj.jacobian import block_norms, estimate_seconds, finite_difference_check
 from tj.spectrum import direction_by_block
+from tj.store import BadFile, cache_path, load_cached, restore, save_cached
+from tj.store import load as load_file
+from tj.validate import Validation, from_query_params, query_params, validate
 
 DEFAULT_PRESET = "lecture"
 
@@ -141,10 +139,23 @@ def cached(key, compute, label: str, unit: str = "steps"):
         bar.empty()
 
 
+_UNUSABLE: set = set()  # disk-cache files found bad once, by (path, mtime): not re-read on every rerun
+
+
 def _from_disk(exp: tj.Experiment) -> bool:
     """Fill the memory cache from the disk cache (precomputed with `python -m tj jacobian --cache-dir`)."""
-    found = load_cached(limits().cache_dir, exp)
+    folder = limits().cache_dir
+    if not folder:
+        return False
+    path = cache_path(folder, exp)
+    if not path.exists():
+        return False
+    stamp = (path, path.stat().st_mtime_ns)
+    if stamp in _UNUSABLE:
+        return False
+    found = load_cached(folder, exp)
     if found is None:
+        _UNUSABLE.add(stamp)
         return False
     results().put(("jacobian", exp), found[0])
     results().put(("spectrum", exp), found[1])
@@ -183,7 +194,7 @@ def spectrum(exp: tj.Experiment) -> tj.Spectrum:
             pass
         return spec
     if have("spectrum", exp) is None:
-        with st.spinner("Singular value decomposition of J (float64)…"):
+        with st.spinner(f"Singular value decomposition of J in float64 (about {estimates(exp)['svd']:.0f} s)…"):
             return results().get_or_compute(("spectrum", exp), compute)
     return results().get_or_compute(("spectrum", exp), compute)
 
@@ -300,6 +311,3 @@ def status_lines(exp: tj.Experiment) -> list[str]:
 def megabytes(n: int) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 
-
-def torch_threads() -> int:
-    return torch.get_num_threads()

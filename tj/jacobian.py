@@ -365,6 +365,12 @@ def block_norms(spec: MLPSpec, jac: torch.Tensor) -> tuple[list[str], torch.Tens
     return [b.name for b in blocks], norms
 
 
+def identity_distance(jac: torch.Tensor) -> tuple[float, float]:
+    """How far J is from the identity: ‖J − I‖_F / ‖I‖_F and the largest |J − I| entry."""
+    diff = jac.double() - torch.eye(len(jac), dtype=torch.float64)
+    return diff.norm().item() / len(jac) ** 0.5, diff.abs().max().item()
+
+
 @dataclass(frozen=True)
 class FiniteDifferenceCheck:
     """J·v read off J against central differences of retraining in float64."""

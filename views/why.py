@@ -6,6 +6,7 @@ import streamlit as st
 import lab
 import tj
 from tj import charts
+from tj.spectrum import threshold_counts
 from tj.why import captured_fraction, input_second_moment, trained_inputs
 
 st.title("Why is there a bulk?")
@@ -58,7 +59,7 @@ else:
         st.markdown(f"Share of the predicted subspace inside the measured σ = 1 subspace: "
                     f"**{captured_fraction(pred.basis, exact_rows):.6f}**.")
     tau_grid = np.logspace(-12, 0, 25)
-    st.altair_chart(charts.series_chart({"float64 J": [(np.abs(sigma64 - 1) < t).sum() for t in tau_grid]},
+    st.altair_chart(charts.series_chart({"float64 J": list(threshold_counts(sigma64, tau_grid).values())},
                                         "indices with |σ−1| < τ", True, "Bulk size against the threshold τ",
                                         "τ = 10^(−12 + k/2)"))
 
