@@ -75,15 +75,15 @@ STEPS: list[Step] = [
     # 4 more Jacobians (shuffled labels, noise inputs, seeds 1 and 2), then the parameter-function Jacobian.
     Step("Compare", click=("Compute the variants", "Compute it"), min_charts=6,
          texts=("Spectra side by side", "Bulk overlap", "Null space vs bulk", "directions are exactly null"),
-         name="compare", timeout_s=240),
+         name="compare", timeout_s=600),
     # The spectrum is cached by now, so the page opens on the output-effect panel; retrain along the default
     # direction (nothing set), then train inside subspaces.
     Step("Perturb", click=("Retrain", "Train in subspaces"), min_charts=4,
-         texts=("Median over each region", "exactly untouched directions"), name="perturb", timeout_s=240),
+         texts=("Median over each region", "exactly untouched directions"), name="perturb", timeout_s=600),
     Step("Why a bulk?", click=("Compute J through training", "Count them in a float64 J"), min_charts=5,
          texts=("Region counts by checkpoint", "Share of the predicted subspace"),
          metrics={"predicted in total": "65", "measured |σ−1| < 1e-9": "65"}, check=predicted_equals_measured,
-         name="why", timeout_s=240),
+         name="why", timeout_s=600),
 ]
 
 # --- selectors (Streamlit 1.67's DOM) -------------------------------------------------------------------

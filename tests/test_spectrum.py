@@ -39,7 +39,8 @@ def test_float32_input_is_promoted_and_regions_counted():
     sigma = np.array([20, 3, 1.05, 1.001, 0.999, 0.95, 0.2, 0.01])
     jac, _, _ = _known(sigma)
     s = spectrum(jac.float(), torch.zeros(8), torch.zeros(8))
-    assert s.singular_values.dtype == np.float64 and s.route.startswith("float64")
+    assert s.singular_values.dtype == np.float64 and s.route == "float32 gesdd (verified)"
+    assert np.allclose(s.singular_values, sigma, rtol=1e-5, atol=1e-5)
     labels = regions(s.singular_values, threshold=0.1)
     assert region_counts(labels) == {"chaotic": 2, "bulk": 4, "stable": 2}
     assert region_counts(regions(s.singular_values, rank=2)) == {"chaotic": 3, "bulk": 2, "stable": 3}
@@ -59,3 +60,19 @@ def test_non_finite_jacobian_is_refused():
     jac[0, 1] = float("nan")
     with pytest.raises(SVDFailed):
         spectrum(jac, torch.zeros(3), torch.zeros(3))
+
+
+def test_a_float32_decomposition_that_fails_the_check_falls_back_to_float64(monkeypatch):
+    sigma = np.array([20, 3, 1.05, 1.001, 0.999, 0.95, 0.2, 0.01])
+    jac, _, _ = _known(sigma)
+    real = torch.linalg.svd
+
+    def broken(a, full_matrices=True):
+        u, s, vh = real(a, full_matrices=full_matrices)
+        return u, s.flip(0), vh  # not ordered, and J v_i ≠ σ_i u_i
+
+    monkeypatch.setattr(torch.linalg, "svd", broken)
+    s = spectrum(jac.float(), torch.zeros(8), torch.zeros(8))
+    assert s.route == "float64 gesdd" and np.allclose(s.singular_values, sigma, atol=1e-6)
+    monkeypatch.setattr(torch.linalg, "svd", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no convergence")))
+    assert spectrum(jac.float(), torch.zeros(8), torch.zeros(8)).route == "float64 gesdd"
