@@ -4,7 +4,9 @@
 
 Needs Debian's chromium at /usr/bin/chromium (apt-get install chromium) and the playwright Python package
 (requirements-dev.txt); no Playwright browser download. Starts its own `streamlit run app.py` on a free
-port, walks tests/browser_walk.py's STEPS (checking each page as the test does) and writes NN_<page>.png.
+port, walks tests/browser_walk.py's STEPS — the whole lecture path of docs/lecture.md, Build to "Why a bulk?" —
+checking each page as the test does, and writes NN_<page>.png (01_build … 06_why). About a minute on an idle
+2-core machine; several on a busy one.
 """
 import sys
 from pathlib import Path
@@ -16,6 +18,9 @@ import browser_walk  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0].startswith("-"):  # -h, --help: not an output folder
+        print(__doc__)
+        return 0 if argv[0] in ("-h", "--help") else 2
     out = Path(argv[0]) if argv else REPO / "docs" / "screenshots"
     why = browser_walk.available()
     if why:

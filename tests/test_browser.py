@@ -8,6 +8,8 @@ tests/browser_walk.py, shared with scripts/screenshots.py: append a Step there t
 Skips, with the reason, only when /usr/bin/chromium or the playwright package is missing.
 """
 import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,9 +56,14 @@ def shots(tmp_path_factory) -> Path:
 def test_lecture_path_in_a_real_browser(page, shots):
     # One test: the steps build on each other (train, then J of that run, then its spectrum, then the variants,
     # the perturbations and the float64 count, all of the same run).
+    took = {}
     for i, step in enumerate(STEPS, 1):
+        start = time.perf_counter()
         path = bw.run_step(page, step, i, shots)
+        took[step.page] = time.perf_counter() - start
         assert path.stat().st_size > 10_000, f"{path} looks empty"
+    print("seconds per page (with its screenshot): " + ", ".join(f"{k} {v:.1f}" for k, v in took.items()),
+          file=sys.stderr)
 
 
 def test_server_log_has_no_traceback_or_warning(server, page):
@@ -94,3 +101,21 @@ def test_a_page_url_opened_first_shows_the_app_frame(browser, tmp_path):
         assert not bw.log_problems(srv.log()), f"unexpected lines in the streamlit log:\n{srv.log()}"
     finally:
         srv.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: the sidebar navigation drops ?classroom=1, so the next page shows "
+                   "the advanced controls again (lab.classroom() reads only st.query_params). Remove this marker "
+                   "once the flag survives navigation.")
+def test_classroom_mode_survives_sidebar_navigation(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(server.url + "/?classroom=1")
+        bw.wait_idle(page, 60)
+        page.locator(bw.NAV_LINK).filter(has=page.get_by_text("Build an MLP", exact=True)).click()
+        bw.wait_idle(page, 60)
+        page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+        assert "classroom=1" in page.url, f"the classroom flag left the URL: {page.url}"
+        assert page.get_by_text("Classroom mode: advanced controls are hidden.").count() == 1
+        assert page.get_by_text("activation", exact=True).count() == 0, "advanced controls shown in classroom mode"
+    finally:
+        page.close()

@@ -122,12 +122,12 @@ async def run_step(page, step: bw.Step, where: str, timeout_s: float) -> dict[st
     return values
 
 
-async def student(browser, url: str, n: int, start: asyncio.Barrier, timeout_s: float) -> dict:
+async def student(browser, url: str, n: int, start: asyncio.Barrier, timeout_s: float, shots: Path) -> dict:
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    page = await context.new_page()
+    page.js_errors = []
+    page.on("pageerror", lambda err: page.js_errors.append(str(err)))
     try:
-        page = await context.new_page()
-        page.js_errors = []
-        page.on("pageerror", lambda err: page.js_errors.append(str(err)))
         await page.goto(url + "/")
         await wait_idle(page, timeout_s)
         await start.wait()  # every session has its home page: all press Train at the same moment
@@ -137,18 +137,29 @@ async def student(browser, url: str, n: int, start: asyncio.Barrier, timeout_s: 
             seen[step.page] = await run_step(page, step, f"session {n}, page {step.page!r}", timeout_s)
             seconds[step.page] = time.perf_counter() - t
         return {"metrics": seen, "seconds": seconds, "js_errors": page.js_errors}
+    except Exception as err:
+        await start.abort()  # the others must not wait at the barrier for this one
+        shot = shots / f"session_{n}.png"
+        try:
+            await page.screenshot(path=str(shot), full_page=True)
+        except Exception:
+            pass
+        raise AssertionError(f"session {n} failed (screenshot {shot}): {err!r}") from err
     finally:
         await context.close()
 
 
-async def classroom(url: str, sessions: int, timeout_s: float = 600) -> list[dict]:
+async def classroom(url: str, sessions: int, shots: Path, timeout_s: float = 300, total_s: float = 900) -> list[dict]:
+    """`sessions` students in one chromium, each its own browser context; per wait timeout_s, all in total_s."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=bw.CHROMIUM, args=bw.CHROMIUM_ARGS)
         try:
             start = asyncio.Barrier(sessions)
-            return await asyncio.gather(*(student(browser, url, n, start, timeout_s) for n in range(1, sessions + 1)))
+            walks = asyncio.gather(*(student(browser, url, n, start, timeout_s, shots)
+                                     for n in range(1, sessions + 1)))
+            return await asyncio.wait_for(walks, total_s)
         finally:
             await browser.close()
 
@@ -158,7 +169,7 @@ def test_eight_students_at_once_share_one_jacobian(tmp_path):
     try:
         idle_mb = rss_mb(server.proc.pid)
         t0 = time.perf_counter()
-        runs = asyncio.run(classroom(server.url, SESSIONS))
+        runs = asyncio.run(classroom(server.url, SESSIONS, tmp_path))
         wall = time.perf_counter() - t0
         peak = peak_rss_mb(server.proc.pid)
         log = server.log()
