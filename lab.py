@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -70,8 +71,10 @@ def sync_url() -> None:
 
 
 def classroom() -> bool:
-    """Classroom mode (?classroom=1): advanced controls hidden, the lecture path kept."""
-    return st.query_params.get("classroom", "0") not in ("0", "", "false")
+    """Classroom mode (?classroom=1): advanced controls hidden, the lecture path kept, for the whole session."""
+    if "classroom" in st.query_params:
+        st.session_state["classroom"] = st.query_params.get("classroom") not in ("0", "", "false")
+    return st.session_state.get("classroom", False)
 
 
 def check(exp: tj.Experiment, with_time: bool = True) -> Validation:
@@ -306,6 +309,12 @@ def status_lines(exp: tj.Experiment) -> list[str]:
     marks = {True: "✅", False: "⬜"}
     return [f"{marks[have(kind, exp) is not None]} {label}"
             for kind, label in (("train", "trained"), ("jacobian", "Jacobian"), ("spectrum", "spectrum"))]
+
+
+def lecture_guide() -> str:
+    """docs/lecture.md, shown on the home page."""
+    path = Path(__file__).with_name("docs") / "lecture.md"
+    return path.read_text() if path.exists() else "The lecture guide is missing from this installation."
 
 
 def megabytes(n: int) -> str:

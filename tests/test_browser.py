@@ -103,9 +103,6 @@ def test_a_page_url_opened_first_shows_the_app_frame(browser, tmp_path):
         srv.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: the sidebar navigation drops ?classroom=1, so the next page shows "
-                   "the advanced controls again (lab.classroom() reads only st.query_params). Remove this marker "
-                   "once the flag survives navigation.")
 def test_classroom_mode_survives_sidebar_navigation(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:

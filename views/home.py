@@ -30,6 +30,11 @@ st.subheader("The lecture path")
 st.page_link("views/build.py", label="1. Build an MLP — the data, the network, train it", icon="🧱")
 st.page_link("views/jacobian.py", label="2. Training Jacobian — compute J, check it against finite differences", icon="🧮")
 st.page_link("views/spectrum.py", label="3. Spectrum — the three regions, alignment, and what bulk directions look like", icon="📈")
+st.page_link("views/compare.py", label="4. Compare — seeds, shuffled labels, noise inputs: whose bulk is it?", icon="🔀")
+st.page_link("views/perturb.py", label="5. Perturb — in and out of distribution, retraining, subspaces", icon="🎯")
+st.page_link("views/why.py", label="6. Why a bulk? — how it forms, and the directions training cannot touch", icon="💡")
+with st.expander("🎓 Teaching a class? The lecture guide (docs/lecture.md): a 50-minute and a 10-minute plan"):
+    st.markdown(lab.lecture_guide())
 
 st.subheader("How long each step takes on this server")
 rows = []
