@@ -51,7 +51,9 @@ a.metric("σ₁ (largest)", f"{sigma[0]:.2f}")
 b.metric("chaotic", f"{counts['chaotic']:,}")
 c.metric("bulk", f"{counts['bulk']:,}")
 d.metric("stable", f"{counts['stable']:,}")
-st.caption(f"SVD: {spec.route}, {spec.seconds:.1f} s. Smallest σ = {sigma[-1]:.2e}.")
+st.caption(f"SVD: {spec.route}, {spec.seconds:.1f} s. Smallest σ = {sigma[-1]:.2e}"
+           + (" (a float32 J resolves σ only to about 1e-5 of σ₁; use float64 for the stable tail)."
+              if exp.dtype == "float32" else "."))
 
 table = charts.spectrum_table(sigma, labels, spec.alignment, spec.movement)
 event = st.altair_chart(charts.sigma_chart(table, log_y=log_y), on_select="rerun", key="sigma_pick")
