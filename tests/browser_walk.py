@@ -250,6 +250,18 @@ def screenshot(page, path: Path) -> None:
     page.set_viewport_size(size)
 
 
+def check_metrics(step: Step, values: dict[str, str], where: str) -> dict[str, str]:
+    """The step's expected metric values and its own check, on the metrics read off the page."""
+    for label, expected in step.metrics.items():
+        assert values.get(label) == expected, f"{where}: metric {label!r} is {values.get(label)!r}, not {expected!r}"
+    if step.check:
+        try:
+            step.check(values)
+        except (AssertionError, KeyError) as err:
+            raise AssertionError(f"{where}: {err!r} (metrics: {values})") from err
+    return values
+
+
 def run_step(page, step: Step, index: int, shots: Path | None) -> Path | None:
     """Do one step and check its page; raise AssertionError (naming the page) when something is wrong."""
     where = f"step {index} ({step.page!r})"
@@ -273,14 +285,7 @@ def run_step(page, step: Step, index: int, shots: Path | None) -> Path | None:
                         f"page errors: {page.js_errors}")
     assert len(found) >= step.min_charts, f"{where}: {len(found)} charts, expected at least {step.min_charts}"
 
-    values = metrics(page)
-    for label, expected in step.metrics.items():
-        assert values.get(label) == expected, f"{where}: metric {label!r} is {values.get(label)!r}, not {expected!r}"
-    if step.check:
-        try:
-            step.check(values)
-        except (AssertionError, KeyError) as err:
-            raise AssertionError(f"{where}: {err!r} (metrics: {values})") from err
+    check_metrics(step, metrics(page), where)
 
     if shots is None:
         return None

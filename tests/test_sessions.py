@@ -111,15 +111,7 @@ async def run_step(page, step: bw.Step, where: str, timeout_s: float) -> dict[st
     broken = [(i, c) for i, c in enumerate(found) if not bw.chart_ok(c)]
     assert not broken, f"{where}: charts not rendered: {broken}; page errors: {page.js_errors}"
     assert len(found) >= step.min_charts, f"{where}: {len(found)} charts, expected at least {step.min_charts}"
-    values = await metrics(page)
-    for label, expected in step.metrics.items():
-        assert values.get(label) == expected, f"{where}: metric {label!r} is {values.get(label)!r}, not {expected!r}"
-    if step.check:
-        try:
-            step.check(values)
-        except (AssertionError, KeyError) as err:
-            raise AssertionError(f"{where}: {err!r} (metrics: {values})") from err
-    return values
+    return bw.check_metrics(step, await metrics(page), where)
 
 
 async def student(browser, url: str, n: int, start: asyncio.Barrier, timeout_s: float, shots: Path) -> dict:
