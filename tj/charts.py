@@ -205,7 +205,7 @@ def overlap_chart(ks, overlaps: dict, baseline, title: str = "Bulk overlap") -> 
     return alt.layer(dashed, lines).properties(title=title, height=280)
 
 
-def kl_chart(kl: dict, labels) -> alt.Chart:
+def kl_chart(kl: dict) -> alt.Chart:
     """Max-over-inputs KL per singular index, one colour per input set, log scale."""
     return series_chart(kl, "max KL(p ‖ p perturbed) (nats)", True, "Output change when θ_T moves along v_i",
                         "singular index i", floor=1e-12)

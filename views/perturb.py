@@ -29,7 +29,7 @@ typical_bulk = int(approx[len(approx) // 2]) if len(approx) else int(bulk[len(bu
 st.subheader("1 · Does moving along v_i change what the network says?")
 alpha = st.number_input("step size α (θ_T + α v_i, ‖v_i‖ = 1)", min_value=0.0, value=1.0, key="alpha")
 kl = lab.output_effect(exp, float(alpha))
-st.altair_chart(charts.kl_chart(kl, labels))
+st.altair_chart(charts.kl_chart(kl))
 summary = pd.DataFrame({name: [float(np.median(v[labels == r])) if (labels == r).any() else np.nan
                                for r in ("chaotic", "bulk", "stable")] for name, v in kl.items()},
                        index=["chaotic", "bulk", "stable"])
