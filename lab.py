@@ -217,6 +217,33 @@ def bulk_of(exp: tj.Experiment, label: str):
     return cached(("bulk", exp), compute, f"{label}: J and its SVD", "columns")
 
 
+def comparison(exp: tj.Experiment, n_seeds: int) -> dict:
+    """(σ, Vᵀ) of the experiment and its variants (shuffled labels, noise inputs, other seeds), by name."""
+    runs = {"main": exp, **tj.compare.variants(exp, n_seeds)}
+    return {name: bulk_of(e, name) for name, e in runs.items()}
+
+
+def overlap_sweeps(exp: tj.Experiment, n_seeds: int, ks: tuple) -> dict:
+    """Bulk overlap of main with each variant over k: SVDs up to (P/2)², so held in the cache, not redone per rerun."""
+    spectra = comparison(exp, n_seeds)
+    return results().get_or_compute(("sweeps", exp, n_seeds, ks), lambda: {
+        f"main vs {name}": tj.compare.overlap_sweep(spectra["main"], spectra[name], ks)
+        for name in spectra if name != "main"})
+
+
+def overlap_matrix(exp: tj.Experiment, n_seeds: int, k: int):
+    spectra = comparison(exp, n_seeds)
+    return results().get_or_compute(("overlap matrix", exp, n_seeds, k),
+                                    lambda: tj.compare.overlap_matrix(spectra, k))
+
+
+def null_space_overlap(exp: tj.Experiment, which: str, ks: tuple) -> list[float]:
+    """Overlap of the parameter-function Jacobian's k-dimensional null space with the rank-k bulk, over k."""
+    fj, main = function_jacobian(exp, which), comparison(exp, 0)["main"]
+    return results().get_or_compute(("null overlap", exp, which, ks), lambda: [
+        tj.compare.mean_principal_cosine(fj.null_space(k), tj.compare.bulk_basis(*main, k)) for k in ks])
+
+
 def function_jacobian(exp: tj.Experiment, which: str):
     """The parameter-function Jacobian at θ_0 on an input set, decomposed."""
     def compute(progress):
@@ -246,11 +273,15 @@ def subspace(exp: tj.Experiment, ks: tuple):
                   "restricted trainings", "runs")
 
 
+def evolution_steps(exp: tj.Experiment) -> tuple[int, ...]:
+    """Checkpoints for the spectrum through training: every epoch, or 4 epochs for big nets (P² bytes each)."""
+    return tj.why.epoch_checkpoints(exp, None if exp.model.n_params <= 2_000 else 4)
+
+
 def evolution(exp: tj.Experiment):
-    """σ after every epoch (a few epochs for big nets) from one forward-mode run."""
+    """σ at every checkpoint from one forward-mode run."""
     refuse_if_over_limits(exp)
-    n = None if exp.model.n_params <= 2_000 else 4
-    steps = tj.why.epoch_checkpoints(exp, n)
+    steps = evolution_steps(exp)
     return cached(("evolution", exp, steps), lambda p: tj.why.spectra_through_training(exp, steps, p),
                   "J at every checkpoint", "columns")
 

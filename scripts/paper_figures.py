@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tj  # noqa: E402
 from tj.compare import bulk_basis, mean_principal_cosine, random_overlap, variants  # noqa: E402
-from tj.perturb import linearity, output_effect, subspace_training  # noqa: E402
+from tj.perturb import linearity, output_effect, region_medians, subspace_training  # noqa: E402
 from tj.why import epoch_checkpoints, measured_untouched, spectra_through_training, untouched_for  # noqa: E402
 
 
@@ -32,8 +32,7 @@ def main():
 
     labels = tj.regions(sigma, threshold=0.1)
     kl = output_effect(exp, res.theta_final, spec.Vh)
-    out["kl_median"] = {name: {r: float(np.median(v[labels == r])) for r in ("chaotic", "bulk", "stable")}
-                        for name, v in kl.items()}
+    out["kl_median"] = region_medians(kl, labels)
     out["kl_bulk_noise_over_train"] = out["kl_median"]["noise"]["bulk"] / out["kl_median"]["train"]["bulk"]
     print("kl", out["kl_median"], flush=True)
 

@@ -126,3 +126,13 @@ def test_function_jacobian_matches_a_direct_svd():
     assert np.allclose(fj.vectors @ fj.vectors.T, np.eye(n), atol=1e-10)
     # the null space really is one: those directions leave every output unchanged to first order
     assert np.abs(direct.numpy() @ fj.null_space(n - len(sv)).T).max() < 1e-6
+
+
+def test_overlap_matrix_is_symmetric_with_ones_on_the_diagonal(lecture):
+    from tj.compare import overlap_matrix
+    _, _, spec = lecture
+    s = (spec.singular_values, spec.Vh)
+    other = (spec.singular_values, np.roll(spec.Vh, 1, axis=1))  # the same σ, vectors on shifted coordinates
+    m = overlap_matrix({"a": s, "b": other, "c": s}, 200)
+    assert np.allclose(m, m.T) and np.allclose(np.diag(m), 1) and m[0, 2] == pytest.approx(1, abs=1e-5)
+    assert m[0, 1] < 0.99

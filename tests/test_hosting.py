@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 import lab
 import tj
 from tj.cache import ResultCache
-from tj.store import cache_path, load, load_cached, restore, save, save_cached
+from tj.store import cache_path, load, load_cached, restore, save
 from tj.validate import query_params
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

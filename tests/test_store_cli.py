@@ -1,13 +1,10 @@
 import io
-import json
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import tiny
 from tj import spectrum, training_jacobian

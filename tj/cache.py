@@ -50,9 +50,6 @@ class ResultCache:
         with self._lock:
             return self._items.get(key)
 
-    def __contains__(self, key) -> bool:
-        return self.peek(key) is not None
-
     def get_or_compute(self, key, compute):
         """The value for key, computing it at most once at a time across threads."""
         with self._lock:

@@ -83,6 +83,27 @@ def overlap_sweep(sa: tuple, sb: tuple, ks) -> np.ndarray:
     return np.array([mean_principal_cosine(bulk_basis(*sa, k), bulk_basis(*sb, k)) for k in ks])
 
 
+def overlap_matrix(spectra: dict, k: int) -> np.ndarray:
+    """Mean principal cosine between the rank-k bulks of every pair of spectra (σ, Vᵀ); symmetric, ones on the diagonal."""
+    bases = [bulk_basis(s, vh, k) for s, vh in spectra.values()]
+    out = np.eye(len(bases))
+    for i in range(len(bases)):
+        for j in range(i + 1, len(bases)):
+            out[i, j] = out[j, i] = mean_principal_cosine(bases[i], bases[j])
+    return out
+
+
+def bulk_table(sigmas: dict) -> list[dict]:
+    """Per run: P, how many σ lie within 1e-2 and 1e-1 of one (and that share of P), and σ₁."""
+    rows = []
+    for name, s in sigmas.items():
+        d = np.abs(np.asarray(s) - 1)
+        rows.append({"run": name, "P": len(d), "|σ−1| < 1e-2": int((d < 1e-2).sum()),
+                     "|σ−1| < 1e-1": int((d < 1e-1).sum()), "share of P (1e-2)": round(float((d < 1e-2).mean()), 3),
+                     "σ₁": round(float(s[0]), 2)})
+    return rows
+
+
 def default_ks(p: int, n: int = 12) -> list[int]:
     """k values to sweep: geometric from P/50 to 0.9·P."""
     return sorted({int(round(k)) for k in np.geomspace(max(2, p // 50), 0.9 * p, n)})

@@ -41,6 +41,12 @@ def output_effect(exp: Experiment, theta_final: torch.Tensor, vh: np.ndarray, al
     return out
 
 
+def region_medians(values: dict, labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per input set, the median over each region's directions (NaN for an empty region)."""
+    return {name: {r: float(np.median(v[labels == r])) if (labels == r).any() else float("nan")
+                   for r in ("chaotic", "bulk", "stable")} for name, v in values.items()}
+
+
 def probabilities(exp: Experiment, theta: torch.Tensor, x: torch.Tensor) -> np.ndarray:
     """Class probabilities (N, 10)."""
     return torch.softmax(forward(exp.model, theta.double(), x.double()), -1).numpy()

@@ -5,8 +5,7 @@ import streamlit as st
 
 import lab
 from tj import charts
-from tj.compare import (bulk_basis, default_ks, mean_principal_cosine, overlap_sweep, random_overlap, switches,
-                        variants)
+from tj.compare import bulk_table, default_ks, random_overlap, switches, variants
 
 st.title("Compare bulks")
 exp = lab.current()
@@ -23,7 +22,7 @@ if missing:
                f"{n:,} × {n:,}, about {len(missing) * (est['jacobian'] + est['svd']):.0f} s on this server.")
     if not st.button("Compute the variants", type="primary", key="compute_variants"):
         st.stop()
-spectra = {name: lab.bulk_of(e, name) for name, e in runs.items()}
+spectra = lab.comparison(exp, n_seeds)
 
 st.subheader("Spectra side by side")
 log_y = st.toggle("log axis for σ", value=True, key="compare_log")
@@ -31,22 +30,18 @@ st.altair_chart(charts.series_chart({k: np.abs(s - 1) for k, (s, _) in spectra.i
                                     "Distance from one, by index", "singular index i"))
 st.altair_chart(charts.series_chart({k: s for k, (s, _) in spectra.items()}, "σ", log_y,
                                     "Singular values, by index", "singular index i"))
-counts = pd.DataFrame([{"run": k, "|σ−1| < 1e-2": int((np.abs(s - 1) < 1e-2).sum()),
-                        "|σ−1| < 1e-1": int((np.abs(s - 1) < 1e-1).sum()), "σ₁": round(float(s[0]), 2)}
-                       for k, (s, _) in spectra.items()])
-st.dataframe(counts, hide_index=True)
+st.dataframe(pd.DataFrame(bulk_table({k: s for k, (s, _) in spectra.items()})), hide_index=True)
 
 st.subheader("Bulk overlap")
 st.latex(r"\mathrm{overlap}_k(A, B) = \frac1k \sum_{i=1}^{k} \cos\phi_i \quad"
          r"\text{(principal angles between the two rank-}k\text{ bulks)}")
-ks = default_ks(n)
+ks = tuple(default_ks(n))
 baseline = [random_overlap(n, k) for k in ks]
-sweeps = {f"main vs {name}": overlap_sweep(spectra["main"], spectra[name], ks) for name in runs if name != "main"}
+sweeps = lab.overlap_sweeps(exp, n_seeds, ks)
 st.altair_chart(charts.overlap_chart(ks, sweeps, baseline))
 k = st.number_input("k for the matrix", min_value=1, max_value=n - 1, value=min(n - 1, max(1, n // 3)), key="k_matrix")
 names = list(spectra)
-bases = {name: bulk_basis(*spectra[name], int(k)) for name in names}
-matrix = [[mean_principal_cosine(bases[a], bases[b]) for b in names] for a in names]
+matrix = lab.overlap_matrix(exp, n_seeds, int(k))
 st.altair_chart(charts.matrix_heatmap(names, matrix, f"Bulk overlap at k = {int(k):,} (random: "
                                       f"{random_overlap(n, int(k)):.3f})", "", "", "overlap"))
 table = pd.DataFrame({"k": ks, "random": baseline, **sweeps})
@@ -69,9 +64,7 @@ elif chosen:
     sw = {"main": spectra["main"][0], **{name: lab.bulk_of(options[name], name)[0] for name in runnable}}
     st.altair_chart(charts.series_chart({k: np.abs(s - 1) for k, s in sw.items()}, "|σ − 1|", True,
                                         "Distance from one against i / P", "i / P", fractions=True))
-    st.dataframe(pd.DataFrame([{"run": k, "P": len(s), "|σ−1| < 1e-2": int((np.abs(s - 1) < 1e-2).sum()),
-                                "share of P": round(float((np.abs(s - 1) < 1e-2).mean()), 3), "σ₁": round(float(s[0]), 2)}
-                               for k, s in sw.items()]), hide_index=True)
+    st.dataframe(pd.DataFrame(bulk_table(sw)), hide_index=True)
 
 st.subheader("Bulk vs the parameter-function Jacobian")
 st.markdown("The Jacobian of the network's log-probabilities with respect to θ at θ₀: its smallest singular "
@@ -83,8 +76,8 @@ if lab.have("fjac", exp, which) is None and not st.button("Compute it", key="com
 fj = lab.function_jacobian(exp, which)
 st.altair_chart(charts.series_chart({f"{which} inputs": fj.singular_values[::-1]}, "singular value", True,
                                     "Spectrum of ∂ log p / ∂θ (descending)", "index"))
-fj_ks = default_ks(n)
-null_overlap = [mean_principal_cosine(fj.null_space(kk), bulk_basis(*spectra["main"], kk)) for kk in fj_ks]
+fj_ks = tuple(default_ks(n))
+null_overlap = lab.null_space_overlap(exp, which, fj_ks)
 st.altair_chart(charts.overlap_chart(fj_ks, {f"null space ({which}) vs bulk": null_overlap},
                                      [random_overlap(n, kk) for kk in fj_ks], "Null space vs bulk"))
 st.caption(f"{fj.n_outputs:,} outputs (10 per input), so at least {max(0, n - fj.n_outputs):,} directions are "

@@ -8,7 +8,7 @@ import lab
 import tj
 from tj import charts
 from tj.data import out_of_distribution
-from tj.perturb import SUBSPACES, probabilities
+from tj.perturb import SUBSPACES, probabilities, region_medians
 
 st.title("Perturb along singular directions")
 exp = lab.current()
@@ -30,9 +30,7 @@ st.subheader("1 · Does moving along v_i change what the network says?")
 alpha = st.number_input("step size α (θ_T + α v_i, ‖v_i‖ = 1)", min_value=0.0, value=1.0, key="alpha")
 kl = lab.output_effect(exp, float(alpha))
 st.altair_chart(charts.kl_chart(kl))
-summary = pd.DataFrame({name: [float(np.median(v[labels == r])) if (labels == r).any() else np.nan
-                               for r in ("chaotic", "bulk", "stable")] for name, v in kl.items()},
-                       index=["chaotic", "bulk", "stable"])
+summary = pd.DataFrame(region_medians(kl, labels))
 st.dataframe(summary.style.format("{:.2e}"), width="content")
 st.caption("Median over each region (bulk: |σ−1| < 0.1) of the max over inputs of KL(p ‖ p perturbed), in nats.")
 st.download_button("KL per direction (.csv)", pd.DataFrame({"index": np.arange(n), "region": labels, **kl})

@@ -17,7 +17,7 @@ st.markdown("Three questions the paper leaves open: *when* does the bulk form, *
 
 st.subheader("1 · Watch the bulk form")
 st.markdown("Forward mode carries ∂θ_t/∂θ₀ through every step, so J after each epoch comes from the same run.")
-if lab.have("evolution", exp, tj.why.epoch_checkpoints(exp, None if n <= 2_000 else 4)) is None and \
+if lab.have("evolution", exp, lab.evolution_steps(exp)) is None and \
         not st.button("Compute J through training", type="primary", key="compute_evolution"):
     st.info(f"One run of the Jacobian engine ({n:,} columns), keeping J at every checkpoint.")
 else:
