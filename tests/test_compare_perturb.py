@@ -51,7 +51,8 @@ def test_kl_is_zero_without_a_step_and_never_negative():
     theta = init_params(exp.model, 0, torch.float64)
     dirs = torch.randn(5, exp.model.n_params, dtype=torch.float64)
     x = load(exp.data).x_test
-    assert np.all(max_kl(exp, theta, dirs, x, alpha=0.0) == 0)
+    # Batched and unbatched forward passes may round differently: zero up to float64 rounding, not bit-exact.
+    assert np.all(np.abs(max_kl(exp, theta, dirs, x, alpha=0.0)) <= 100 * torch.finfo(torch.float64).eps)
     kl = max_kl(exp, theta, dirs, x, alpha=3.0)
     assert np.all(kl >= 0) and np.all(kl > 0)
 
