@@ -50,10 +50,64 @@ def _theta0(args, exp):
 
 
 def cmd_layout(args):
-    from .model import layout
+    from .networks import layout
 
     for b in layout(_experiment(args).model):
         print(b.name, "x".join(map(str, b.shape)), b.start, b.stop)
+
+
+def cmd_train(args):
+    from .data import load
+    from .networks import init_params
+    from .train import train
+
+    exp = _experiment(args)
+    start = time.perf_counter()
+    data = load(exp.data, exp.torch_dtype)
+    res = train(exp.model, exp.train, data, init_params(exp.model, exp.seed, exp.torch_dtype), exp.seed)
+    wall = time.perf_counter() - start
+    if not res.ok:
+        raise ValueError(f"training diverged (NaN/Inf) at step {res.diverged_at[0]}; lower the learning rate")
+    m = res.metrics
+    print(f"preset {args.preset}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
+    print(f"test loss {m.test_loss[-1]:.4f}  test accuracy {m.test_acc[-1]:.4f}  "
+          f"(train loss {m.train_loss[-1]:.4f}, accuracy {m.train_acc[-1]:.4f})")
+    print(f"wall time {wall:.1f} s")
+
+
+def _columns(text, n_params):
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--columns must be START:STOP (whole numbers), got {text!r}") from None
+    if not 0 <= a < b <= n_params:
+        raise ValueError(f"--columns must satisfy 0 <= START < STOP <= P = {n_params}, got {text}")
+    return a, b
+
+
+def cmd_columns(args, exp, theta0, out):
+    from .jacobian import training_jacobian
+
+    start = time.perf_counter()
+    res = training_jacobian(exp, theta0, progress=_progress(start), engine=args.engine,
+                            columns=_columns(args.columns, exp.model.n_params))
+    np.savez(out, columns=np.array(res.columns), block=res.jacobian.numpy(), theta0=res.theta0.numpy(),
+             theta_final=res.theta_final.numpy(), config=np.array(exp.to_json()))
+    print(f"preset {args.preset}  P = {exp.model.n_params:,}  columns {res.columns[0]}:{res.columns[1]}  "
+          f"engine {res.engine}  wall time {res.seconds:.1f} s")
+    print(f"saved {out} (block: J[:, START:STOP])")
+
+
+def _check_fits(exp, args):
+    from .jacobian import memory_estimate
+
+    need = memory_estimate(exp)
+    total = need["jacobian"] + need["svd"]
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if total > available:
+        raise ValueError(f"a dense J of P = {exp.model.n_params:,} needs {total / 1e9:.1f} GB with its SVD, more than "
+                         f"this machine's {available / 1e9:.1f} GB; compute column blocks instead "
+                         f"(--columns START:STOP, one per cluster worker)")
 
 
 def cmd_jacobian(args):
@@ -66,8 +120,11 @@ def cmd_jacobian(args):
     out = Path(args.out)
     if not out.parent.exists():
         raise ValueError(f"the folder {out.parent} does not exist")
+    if args.columns:
+        return cmd_columns(args, exp, theta0, out)
+    _check_fits(exp, args)
     start = time.perf_counter()
-    res = training_jacobian(exp, theta0, progress=_progress(start))
+    res = training_jacobian(exp, theta0, progress=_progress(start), engine=args.engine)
     spec = spectrum(res.jacobian, res.theta0, res.theta_final)
     save(out, res, spec)
     cached = save_cached(args.cache_dir, res, spec)
@@ -89,11 +146,16 @@ def main(argv=None) -> int:
     parser = _Parser(prog="python -m tj", description="Training Jacobian Lab: compute and inspect J = dθ_T/dθ_0.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     lay = sub.add_parser("layout", help="print the flat parameter layout: name shape start stop")
+    trn = sub.add_parser("train", help="train a preset; print the final test loss, accuracy and wall time")
     jac = sub.add_parser("jacobian", help="train, compute J and its SVD, save them as .npz")
-    for p in (lay, jac):
+    for p in (lay, trn, jac):
         p.add_argument("--preset", default="paper")
-    jac.add_argument("--seed", type=int)
-    jac.add_argument("--dtype", choices=("float32", "float64"))
+    for p in (trn, jac):
+        p.add_argument("--seed", type=int)
+        p.add_argument("--dtype", choices=("float32", "float64"))
+    jac.add_argument("--engine", choices=("fast", "general"),
+                     help="tangent engine (default: the MLP's fast replay, torch.func's general one otherwise)")
+    jac.add_argument("--columns", help="START:STOP: compute only these columns of J and save them (no SVD)")
     jac.add_argument("--init-from", help="a .npy file holding a flat θ_0 in tj's layout")
     jac.add_argument("--tau", type=float, default=0.1, help="bulk threshold on |σ−1| for the summary")
     jac.add_argument("--out", required=True, help="the .npz file to write")
@@ -101,7 +163,7 @@ def main(argv=None) -> int:
                      help="also store the result where the app looks for it (default: $TJ_CACHE_DIR)")
     args = parser.parse_args(argv)
     try:
-        {"layout": cmd_layout, "jacobian": cmd_jacobian}[args.command](args)
+        {"layout": cmd_layout, "train": cmd_train, "jacobian": cmd_jacobian}[args.command](args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
