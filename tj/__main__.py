@@ -142,15 +142,50 @@ def cmd_jacobian(args):
     print(f"saved {out}" + (f" and {cached} (the app's disk cache)" if cached else ""))
 
 
+def _bar(label):
+    start = time.perf_counter()
+
+    def show(done, total):
+        elapsed = time.perf_counter() - start
+        left = f"~{elapsed / done * (total - done):.0f} s left" if done else ""
+        filled = int(30 * done / max(total, 1))
+        sys.stderr.write(f"\r  {'#' * filled}{'.' * (30 - filled)} {done:,}/{total:,}  {elapsed:6.1f} s  {left}   ")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+        return False
+    return show
+
+
+def cmd_precompute(args):
+    from .limits import Limits
+    from .precompute import precompute
+
+    if not args.cache_dir:
+        raise ValueError("give --cache-dir DIR (or set TJ_CACHE_DIR): the folder the app will read")
+    exp = _experiment(args)
+    print(f"precomputing every page of the {args.preset} preset (P = {exp.model.n_params:,}) into {args.cache_dir}",
+          flush=True)
+    report = precompute(exp, args.cache_dir, Limits.from_env(), say=lambda s: print(s, flush=True), bar=_bar)
+    for label, what in report.items():
+        print(f"  {label}: {what}")
+    size = sum(f.stat().st_size for f in Path(args.cache_dir).glob("tj-*.npz"))
+    print(f"store: {size / 1e6:,.0f} MB in {args.cache_dir}")
+
+
 def main(argv=None) -> int:
     parser = _Parser(prog="python -m tj", description="Training Jacobian Lab: compute and inspect J = dθ_T/dθ_0.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     lay = sub.add_parser("layout", help="print the flat parameter layout: name shape start stop")
     trn = sub.add_parser("train", help="train a preset; print the final test loss, accuracy and wall time")
     jac = sub.add_parser("jacobian", help="train, compute J and its SVD, save them as .npz")
+    pre = sub.add_parser("precompute", help="compute and store everything the pages show by default (TJ_CACHE_DIR)")
     for p in (lay, trn, jac):
         p.add_argument("--preset", default="paper")
-    for p in (trn, jac):
+    pre.add_argument("--preset", default="paper")
+    pre.add_argument("--cache-dir", default=os.environ.get("TJ_CACHE_DIR"),
+                     help="the folder the app reads with TJ_CACHE_DIR (default: $TJ_CACHE_DIR)")
+    for p in (trn, jac, pre):
         p.add_argument("--seed", type=int)
         p.add_argument("--dtype", choices=("float32", "float64"))
     jac.add_argument("--engine", choices=("fast", "general"),
@@ -163,7 +198,8 @@ def main(argv=None) -> int:
                      help="also store the result where the app looks for it (default: $TJ_CACHE_DIR)")
     args = parser.parse_args(argv)
     try:
-        {"layout": cmd_layout, "train": cmd_train, "jacobian": cmd_jacobian}[args.command](args)
+        {"layout": cmd_layout, "train": cmd_train, "jacobian": cmd_jacobian,
+         "precompute": cmd_precompute}[args.command](args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
