@@ -28,9 +28,17 @@ def _progress(start):
 
 
 def _experiment(args):
-    from .presets import preset
+    from .presets import Experiment, preset
 
-    exp = preset(args.preset)
+    if getattr(args, "config", None):
+        try:
+            exp = Experiment.from_json(Path(args.config).read_text())
+        except OSError as err:
+            raise ValueError(f"cannot read {args.config}: {err.strerror}") from None
+        except Exception as err:
+            raise ValueError(f"{args.config} is not an experiment config JSON ({type(err).__name__}: {err})") from None
+    else:
+        exp = preset(args.preset)
     changes = {k: getattr(args, k, None) for k in ("seed", "dtype")}
     changes = {k: v for k, v in changes.items() if v is not None}
     return exp.replace(**changes)
@@ -56,33 +64,128 @@ def cmd_layout(args):
         print(b.name, "x".join(map(str, b.shape)), b.start, b.stop)
 
 
-def cmd_jacobian(args):
-    from .jacobian import training_jacobian
-    from .spectrum import region_counts, regions, spectrum
-    from .store import save, save_cached
+def _summary(args, exp, res, spec, out, cached, total, what="Jacobian"):
+    from .spectrum import region_counts, regions
 
-    exp = _experiment(args)
-    theta0 = _theta0(args, exp)
-    out = Path(args.out)
+    s = spec.singular_values
+    dist = np.abs(s - 1)
+    counts = region_counts(regions(s, threshold=args.tau))
+    m = res.train.metrics
+    name = getattr(args, "config", None) or getattr(args, "preset", None) or args.store
+    print(f"preset {name}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
+    print(f"test loss {m.test_loss[-1]:.4f} nats  test accuracy {100 * m.test_acc[-1]:.1f} %")
+    print(f"sigma_1 {s[0]:.3f}  sigma_min {s[-1]:.2e}  |sigma-1|<1e-2: {(dist < 1e-2).sum()}  "
+          f"|sigma-1|<1e-1: {(dist < 1e-1).sum()}  sigma<0.5: {(s < 0.5).sum()}")
+    print(f"regions (bulk: |sigma-1| < {args.tau:g}): " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"wall time: {what} {res.seconds:.1f} s  SVD {spec.seconds:.1f} s ({spec.route})  total {total:.1f} s")
+    print(f"saved {out}" + (f" and {cached} (the app's disk cache)" if cached else ""))
+
+
+def _writable(out):
+    out = Path(out)
     if not out.parent.exists():
         raise ValueError(f"the folder {out.parent} does not exist")
+    return out
+
+
+def cmd_jacobian(args):
+    from .jacobian import training_jacobian
+    from .spectrum import spectrum
+    from .store import save, save_cached
+
+    if args.store:
+        return _jacobian_on_cluster(args)
+    if args.workers or args.scheduler or args.block:
+        raise ValueError("--workers, --scheduler and --block need --store J.zarr (the cluster path)")
+    if not args.out:
+        raise ValueError("give --out FILE.npz, or --store J.zarr to compute J in blocks on a cluster")
+    exp = _experiment(args)
+    theta0 = _theta0(args, exp)
+    out = _writable(args.out)
     start = time.perf_counter()
     res = training_jacobian(exp, theta0, progress=_progress(start))
     spec = spectrum(res.jacobian, res.theta0, res.theta_final)
     save(out, res, spec)
     cached = save_cached(args.cache_dir, res, spec)
-    total = time.perf_counter() - start
-    s = spec.singular_values
-    dist = np.abs(s - 1)
-    counts = region_counts(regions(s, threshold=args.tau))
-    m = res.train.metrics
-    print(f"preset {args.preset}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
-    print(f"test loss {m.test_loss[-1]:.4f} nats  test accuracy {100 * m.test_acc[-1]:.1f} %")
-    print(f"sigma_1 {s[0]:.3f}  sigma_min {s[-1]:.2e}  |sigma-1|<1e-2: {(dist < 1e-2).sum()}  "
-          f"|sigma-1|<1e-1: {(dist < 1e-1).sum()}  sigma<0.5: {(s < 0.5).sum()}")
-    print(f"regions (bulk: |sigma-1| < {args.tau:g}): " + "  ".join(f"{k} {v}" for k, v in counts.items()))
-    print(f"wall time: Jacobian {res.seconds:.1f} s  SVD {spec.seconds:.1f} s ({spec.route})  total {total:.1f} s")
-    print(f"saved {out}" + (f" and {cached} (the app's disk cache)" if cached else ""))
+    _summary(args, exp, res, spec, out, cached, time.perf_counter() - start)
+
+
+def _block_progress(start):
+    began = []  # when the tasks were submitted: the rate excludes starting the cluster
+
+    def show(done, total, cols, cols_total):
+        now = time.perf_counter()
+        if not began:
+            began.append(now)
+        elapsed = now - start
+        left = f"~{(now - began[0]) / cols * (cols_total - cols):.0f} s left" if cols else "estimating time left"
+        sys.stderr.write(f"\rblocks {done:,}/{total:,}  columns {cols:,}/{cols_total:,}  {elapsed:6.1f} s elapsed  "
+                         f"{left}   ")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+def _jacobian_on_cluster(args):
+    from .cluster import compute
+
+    if args.init_from:
+        raise ValueError("--init-from is not supported with --store: θ_0 comes from the config's seed")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1; got {args.workers}")
+    exp = _experiment(args)
+    if args.out:
+        _writable(args.out)
+    start = time.perf_counter()
+    rep = compute(exp, args.store, block=args.block, workers=args.workers, scheduler=args.scheduler,
+                  progress=_block_progress(start))
+    where = args.scheduler or f"a local cluster of {rep.workers} single-threaded workers"
+    print(f"store {rep.path}: {rep.n_blocks} blocks; computed {rep.computed} missing blocks "
+          f"({rep.corrupt} of them corrupt), {rep.already} were already complete")
+    if rep.computed:
+        print(f"wall time {rep.seconds:.1f} s on {where}")
+    if args.out:
+        _spectrum_from_store(args, args.store, args.out)
+
+
+def _spectrum_from_store(args, path, out):
+    from .jacobian import JacobianResult, memory_estimate, record
+    from .jstore import open_store
+    from .spectrum import spectrum
+    from .store import save, save_cached
+
+    store = open_store(path)
+    exp = store.experiment
+    out = _writable(out)
+    need = memory_estimate(exp)
+    need = need["jacobian"] + need["svd"]
+    have = args.memory_gb * 1e9 if args.memory_gb else _available_memory()
+    if need > have:
+        raise ValueError(f"J ({exp.model.n_params:,}²) and its SVD need about {need / 1e9:.2f} GB, this machine has "
+                         f"{have / 1e9:.2f} GB available: run `python -m tj spectrum --store {path} --out {out.name}` "
+                         f"on a node with more memory, or use `tj.jstore.open_store(path).operator()` for top-k work")
+    start = time.perf_counter()
+    jac = torch.from_numpy(store.read())
+    run = record(exp).result
+    res = JacobianResult(exp, jac, run, time.perf_counter() - start)
+    spec = spectrum(res.jacobian, res.theta0, res.theta_final)
+    save(out, res, spec)
+    cached = save_cached(args.cache_dir, res, spec)
+    _summary(args, exp, res, spec, out, cached, time.perf_counter() - start, "reading J and training")
+
+
+def _available_memory() -> float:
+    try:
+        import psutil
+
+        return float(psutil.virtual_memory().available)
+    except ImportError:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def cmd_spectrum(args):
+    _spectrum_from_store(args, args.store, args.out)
 
 
 def main(argv=None) -> int:
@@ -96,12 +199,33 @@ def main(argv=None) -> int:
     jac.add_argument("--dtype", choices=("float32", "float64"))
     jac.add_argument("--init-from", help="a .npy file holding a flat θ_0 in tj's layout")
     jac.add_argument("--tau", type=float, default=0.1, help="bulk threshold on |σ−1| for the summary")
-    jac.add_argument("--out", required=True, help="the .npz file to write")
-    jac.add_argument("--cache-dir", default=os.environ.get("TJ_CACHE_DIR"),
-                     help="also store the result where the app looks for it (default: $TJ_CACHE_DIR)")
+    jac.add_argument("--config", help="an experiment config JSON file (as saved in every .npz and store) "
+                                      "instead of --preset")
+    jac.add_argument("--out", help="the .npz file to write (J, its SVD, θ_0, θ_T, config)")
+    jac.add_argument("--store", help="a zarr store (J.zarr): compute J's column blocks on a Dask cluster, "
+                                     "resumable; only missing or corrupt blocks are computed")
+    where = jac.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="single-threaded workers of the embedded local cluster "
+                                                   "(default: one per core)")
+    where.add_argument("--scheduler", help="an existing Dask scheduler, tcp://HOST:PORT")
+    jac.add_argument("--block", type=int, help="columns per block and task (a multiple of 64; default 256)")
+    spe = sub.add_parser("spectrum", help="the SVD of a finished store's J, saved as the usual .npz")
+    spe.add_argument("--store", required=True, help="a finished store written by `jacobian --store`")
+    spe.add_argument("--out", required=True, help="the .npz file to write")
+    spe.add_argument("--tau", type=float, default=0.1, help="bulk threshold on |σ−1| for the summary")
+    for p in (jac, spe):
+        p.add_argument("--cache-dir", default=os.environ.get("TJ_CACHE_DIR"),
+                       help="also store the result where the app looks for it (default: $TJ_CACHE_DIR)")
+        p.add_argument("--memory-gb", type=float, help="memory this machine may use for J and its SVD "
+                                                       "(default: what is available now)")
     args = parser.parse_args(argv)
+    from .cluster import Interrupted
+
     try:
-        {"layout": cmd_layout, "jacobian": cmd_jacobian}[args.command](args)
+        {"layout": cmd_layout, "jacobian": cmd_jacobian, "spectrum": cmd_spectrum}[args.command](args)
+    except Interrupted as err:
+        print(err, file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
