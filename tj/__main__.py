@@ -58,10 +58,64 @@ def _theta0(args, exp):
 
 
 def cmd_layout(args):
-    from .model import layout
+    from .networks import layout
 
     for b in layout(_experiment(args).model):
         print(b.name, "x".join(map(str, b.shape)), b.start, b.stop)
+
+
+def cmd_train(args):
+    from .data import load
+    from .networks import init_params
+    from .train import train
+
+    exp = _experiment(args)
+    start = time.perf_counter()
+    data = load(exp.data, exp.torch_dtype)
+    res = train(exp.model, exp.train, data, init_params(exp.model, exp.seed, exp.torch_dtype), exp.seed)
+    wall = time.perf_counter() - start
+    if not res.ok:
+        raise ValueError(f"training diverged (NaN/Inf) at step {res.diverged_at[0]}; lower the learning rate")
+    m = res.metrics
+    print(f"preset {args.preset}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
+    print(f"test loss {m.test_loss[-1]:.4f}  test accuracy {m.test_acc[-1]:.4f}  "
+          f"(train loss {m.train_loss[-1]:.4f}, accuracy {m.train_acc[-1]:.4f})")
+    print(f"wall time {wall:.1f} s")
+
+
+def _columns(text, n_params):
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"--columns must be START:STOP (whole numbers), got {text!r}") from None
+    if not 0 <= a < b <= n_params:
+        raise ValueError(f"--columns must satisfy 0 <= START < STOP <= P = {n_params}, got {text}")
+    return a, b
+
+
+def cmd_columns(args, exp, theta0, out):
+    from .jacobian import training_jacobian
+
+    start = time.perf_counter()
+    res = training_jacobian(exp, theta0, progress=_progress(start), engine=args.engine,
+                            columns=_columns(args.columns, exp.model.n_params))
+    np.savez(out, columns=np.array(res.columns), block=res.jacobian.numpy(), theta0=res.theta0.numpy(),
+             theta_final=res.theta_final.numpy(), config=np.array(exp.to_json()))
+    print(f"preset {args.preset}  P = {exp.model.n_params:,}  columns {res.columns[0]}:{res.columns[1]}  "
+          f"engine {res.engine}  wall time {res.seconds:.1f} s")
+    print(f"saved {out} (block: J[:, START:STOP])")
+
+
+def _check_fits(exp, args, advice="compute it in column blocks instead (--store J.zarr on a cluster, "
+                                      "or --columns START:STOP)"):
+    from .jacobian import memory_estimate
+
+    need = memory_estimate(exp)
+    total = need["jacobian"] + need["svd"]
+    available = args.memory_gb * 1e9 if args.memory_gb else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if total > available:
+        raise ValueError(f"a dense J of P = {exp.model.n_params:,} needs {total / 1e9:.1f} GB with its SVD, more than "
+                         f"this machine's {available / 1e9:.1f} GB; {advice}")
 
 
 def _summary(args, exp, res, spec, out, cached, total, what="Jacobian"):
@@ -102,8 +156,11 @@ def cmd_jacobian(args):
     exp = _experiment(args)
     theta0 = _theta0(args, exp)
     out = _writable(args.out)
+    if args.columns:
+        return cmd_columns(args, exp, theta0, out)
+    _check_fits(exp, args)
     start = time.perf_counter()
-    res = training_jacobian(exp, theta0, progress=_progress(start))
+    res = training_jacobian(exp, theta0, progress=_progress(start), engine=args.engine)
     spec = spectrum(res.jacobian, res.theta0, res.theta_final)
     save(out, res, spec)
     cached = save_cached(args.cache_dir, res, spec)
@@ -130,8 +187,9 @@ def _block_progress(start):
 def _jacobian_on_cluster(args):
     from .cluster import compute
 
-    if args.init_from:
-        raise ValueError("--init-from is not supported with --store: θ_0 comes from the config's seed")
+    if args.init_from or args.columns:
+        raise ValueError("--init-from and --columns do not go with --store: θ_0 comes from the config's seed, "
+                         "and the store is filled block by block")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1; got {args.workers}")
     exp = _experiment(args)
@@ -139,7 +197,7 @@ def _jacobian_on_cluster(args):
         _writable(args.out)
     start = time.perf_counter()
     rep = compute(exp, args.store, block=args.block, workers=args.workers, scheduler=args.scheduler,
-                  progress=_block_progress(start))
+                  engine=args.engine, progress=_block_progress(start))
     where = args.scheduler or f"a local cluster of {rep.workers} single-threaded workers"
     print(f"store {rep.path}: {rep.n_blocks} blocks; computed {rep.computed} missing blocks "
           f"({rep.corrupt} of them corrupt), {rep.already} were already complete")
@@ -150,7 +208,7 @@ def _jacobian_on_cluster(args):
 
 
 def _spectrum_from_store(args, path, out):
-    from .jacobian import JacobianResult, memory_estimate, record
+    from .jacobian import JacobianResult, record
     from .jstore import open_store
     from .spectrum import spectrum
     from .store import save, save_cached
@@ -158,13 +216,8 @@ def _spectrum_from_store(args, path, out):
     store = open_store(path)
     exp = store.experiment
     out = _writable(out)
-    need = memory_estimate(exp)
-    need = need["jacobian"] + need["svd"]
-    have = args.memory_gb * 1e9 if args.memory_gb else _available_memory()
-    if need > have:
-        raise ValueError(f"J ({exp.model.n_params:,}²) and its SVD need about {need / 1e9:.2f} GB, this machine has "
-                         f"{have / 1e9:.2f} GB available: run `python -m tj spectrum --store {path} --out {out.name}` "
-                         f"on a node with more memory, or use `tj.jstore.open_store(path).operator()` for top-k work")
+    _check_fits(exp, args, f"run `python -m tj spectrum --store {path} --out {out.name}` on a node with more "
+                           f"memory, or read it lazily for top-k work (tj.jstore.open_store(path).operator())")
     start = time.perf_counter()
     jac = torch.from_numpy(store.read())
     run = record(exp).result
@@ -175,15 +228,6 @@ def _spectrum_from_store(args, path, out):
     _summary(args, exp, res, spec, out, cached, time.perf_counter() - start, "reading J and training")
 
 
-def _available_memory() -> float:
-    try:
-        import psutil
-
-        return float(psutil.virtual_memory().available)
-    except ImportError:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-
-
 def cmd_spectrum(args):
     _spectrum_from_store(args, args.store, args.out)
 
@@ -192,11 +236,16 @@ def main(argv=None) -> int:
     parser = _Parser(prog="python -m tj", description="Training Jacobian Lab: compute and inspect J = dθ_T/dθ_0.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     lay = sub.add_parser("layout", help="print the flat parameter layout: name shape start stop")
+    trn = sub.add_parser("train", help="train a preset; print the final test loss, accuracy and wall time")
     jac = sub.add_parser("jacobian", help="train, compute J and its SVD, save them as .npz")
-    for p in (lay, jac):
+    for p in (lay, trn, jac):
         p.add_argument("--preset", default="paper")
-    jac.add_argument("--seed", type=int)
-    jac.add_argument("--dtype", choices=("float32", "float64"))
+    for p in (trn, jac):
+        p.add_argument("--seed", type=int)
+        p.add_argument("--dtype", choices=("float32", "float64"))
+    jac.add_argument("--engine", choices=("fast", "general"),
+                     help="tangent engine (default: the MLP's fast replay, torch.func's general one otherwise)")
+    jac.add_argument("--columns", help="START:STOP: compute only these columns of J and save them (no SVD)")
     jac.add_argument("--init-from", help="a .npy file holding a flat θ_0 in tj's layout")
     jac.add_argument("--tau", type=float, default=0.1, help="bulk threshold on |σ−1| for the summary")
     jac.add_argument("--config", help="an experiment config JSON file (as saved in every .npz and store) "
@@ -217,12 +266,13 @@ def main(argv=None) -> int:
         p.add_argument("--cache-dir", default=os.environ.get("TJ_CACHE_DIR"),
                        help="also store the result where the app looks for it (default: $TJ_CACHE_DIR)")
         p.add_argument("--memory-gb", type=float, help="memory this machine may use for J and its SVD "
-                                                       "(default: what is available now)")
+                                                       "(default: its physical memory)")
     args = parser.parse_args(argv)
     from .cluster import Interrupted
 
     try:
-        {"layout": cmd_layout, "jacobian": cmd_jacobian, "spectrum": cmd_spectrum}[args.command](args)
+        {"layout": cmd_layout, "train": cmd_train, "jacobian": cmd_jacobian,
+         "spectrum": cmd_spectrum}[args.command](args)
     except Interrupted as err:
         print(err, file=sys.stderr)
         return 130

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .jacobian import Diverged, basis_rows, default_chunk, propagate, record
+from .jacobian import Diverged, basis_rows, default_chunk, propagate, record, resolve_engine
 from .jstore import JStore, config_hash, create_or_open, open_store
 from .presets import Experiment
 
@@ -47,13 +47,13 @@ def _single_threaded():
     torch.set_num_threads(1)
 
 
-def _trajectory(experiment: Experiment):
+def _trajectory(experiment: Experiment, engine: str):
     """The recorded run of this experiment, recorded on this process's first block only; (run, recorded now)."""
-    key = config_hash(experiment)
+    key = (config_hash(experiment), engine)
     fresh = key not in _RUNS
     if fresh:
         _RUNS.clear()
-        traj = record(experiment)
+        traj = record(experiment, engine=engine)
         if not traj.result.ok:
             step, epoch = traj.result.diverged_at
             raise Diverged(f"training diverged (NaN/Inf) at step {step}, epoch {epoch}")
@@ -67,7 +67,7 @@ def block_task(path: str, i: int) -> dict:
     start = time.perf_counter()
     store = open_store(path)
     exp = store.experiment
-    traj, fresh = _trajectory(exp)
+    traj, fresh = _trajectory(exp, store.engine)
     recorded = time.perf_counter()
     c0, c1 = store.columns(i)
     cols = propagate(traj, basis_rows(store.n_params, c0, c1, exp.torch_dtype), store.chunk)[len(traj.steps)]
@@ -100,11 +100,12 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
 
 
 def compute(experiment: Experiment, path: str, *, block: int | None = None, workers: int | None = None,
-            scheduler: str | None = None, progress=None, client=None) -> RunReport:
+            scheduler: str | None = None, engine: str | None = None, progress=None, client=None) -> RunReport:
     """Fill the store at `path` with J's missing (or corrupt) column blocks; `progress(done, total, cols_done,
     cols_total)` is called as blocks finish. Ctrl-C cancels the pending tasks and raises Interrupted."""
     start = time.perf_counter()
-    store = create_or_open(path, experiment, block, default_chunk(experiment.model))
+    engine = resolve_engine(experiment, engine)
+    store = create_or_open(path, experiment, block, default_chunk(experiment.model, None, engine), engine)
     todo, corrupt = store.missing()
     already = store.n_blocks - len(todo)
     if not todo:

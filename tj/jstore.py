@@ -60,6 +60,7 @@ class JStore:
     experiment: Experiment
     block: int
     chunk: int
+    engine: str
     attrs: dict
 
     @property
@@ -173,10 +174,11 @@ def open_store(path: str | Path) -> JStore:
         raise
     except Exception as err:
         raise StoreError(f"{path} is not a readable Jacobian store ({type(err).__name__}: {err})") from None
-    return JStore(str(path), experiment, int(attrs["block"]), int(attrs["chunk"]), attrs)
+    return JStore(str(path), experiment, int(attrs["block"]), int(attrs["chunk"]), attrs["engine"], attrs)
 
 
-def create_or_open(path: str | Path, experiment: Experiment, block: int | None, chunk: int) -> JStore:
+def create_or_open(path: str | Path, experiment: Experiment, block: int | None, chunk: int,
+                   engine: str = "fast") -> JStore:
     """The store at `path` for this experiment: created if absent; refused (untouched) if made for another."""
     path = Path(path)
     n = experiment.model.n_params
@@ -195,6 +197,9 @@ def create_or_open(path: str | Path, experiment: Experiment, block: int | None, 
         if a["config_hash"] != config_hash(experiment):
             raise StoreError(f"{path} was made for another experiment ({_describe(a)}); nothing was changed "
                              f"(use another --store)")
+        if a["engine"] != engine:
+            raise StoreError(f"{path} holds a J from the {a['engine']} engine, this run asks for the {engine} one "
+                             f"(their roundings differ); nothing was changed (use another --store)")
         if block is not None and block != store.block or store.chunk != chunk:
             raise StoreError(f"{path} uses blocks of {store.block} columns in chunks of {store.chunk}; "
                              f"rerun without --block (or with --block {store.block})")
@@ -204,7 +209,7 @@ def create_or_open(path: str | Path, experiment: Experiment, block: int | None, 
     block = block or DEFAULT_CHUNKS_PER_BLOCK * chunk
     n_blocks = -(-n // block)
     attrs = dict(format=FORMAT, config=experiment.to_json(), config_hash=config_hash(experiment),
-                 dtype=experiment.dtype, n_params=n, block=block, chunk=chunk, n_blocks=n_blocks,
+                 dtype=experiment.dtype, n_params=n, engine=engine, block=block, chunk=chunk, n_blocks=n_blocks,
                  code_version=code_version(), layout="J[i, j] = dθ_T[i]/dθ_0[j]; chunk k = columns [k·block, (k+1)·block)")
     zarr = _zarr()
     group = zarr.open_group(str(path), mode="w-")
@@ -213,4 +218,4 @@ def create_or_open(path: str | Path, experiment: Experiment, block: int | None, 
     group.create_array("checksums", shape=(n_blocks, 32), chunks=(1, 32), dtype="uint8", compressors=None,
                        fill_value=0)
     group.attrs.update(attrs)
-    return JStore(str(path), experiment, block, chunk, json.loads(json.dumps(attrs)))
+    return JStore(str(path), experiment, block, chunk, engine, json.loads(json.dumps(attrs)))
