@@ -1,4 +1,5 @@
 """Training Jacobian Lab: the training Jacobian J = ∂θ_T/∂θ_0 of small MLPs and CNNs, in PyTorch."""
+from . import threads  # first: thread settings must precede torch
 from .data import DataSpec, Dataset, load, out_of_distribution
 from .jacobian import (Cancelled, Diverged, JacobianResult, jacobian_vector_product, memory_estimate,
                        training_jacobian)
