@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import tj
+import tj.store
 from tj.cluster import block_task, compute
 from tj.jstore import StoreError, create_or_open, open_store
 
@@ -25,7 +26,7 @@ LECTURE = tj.preset("lecture")  # P = 1,210: 5 blocks of 256 columns (the last 1
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}) as cluster, Client(cluster) as c:
         yield c
 
@@ -234,3 +235,43 @@ def test_lenet5_block_through_the_cluster_equals_the_general_engine(client, tmp_
     got = store.read_block(0)
     assert got.shape == (61706, 256) and np.abs(got - np.eye(61706, 256, dtype=np.float32)).max() > 1e-3
     assert np.array_equal(got, direct)
+
+
+def test_spectrum_from_a_store_and_its_refusals(lecture_store, reference, tmp_path, capsys):
+    from tj.__main__ import main
+
+    path = str(lecture_store[0])
+    assert main(["spectrum", "--store", path, "--out", str(tmp_path / "S.npz")]) == 0
+    assert "sigma_1" in capsys.readouterr().out
+    saved = tj.store.load(tmp_path / "S.npz")
+    assert saved.experiment == LECTURE and np.array_equal(saved.jacobian, reference)
+    exact = np.linalg.svd(reference.astype(np.float64), compute_uv=False)
+    assert np.allclose(saved.singular_values, exact, rtol=1e-4, atol=1e-5 * exact[0])
+    tj.store.restore(saved)  # θ_T in the file is what this code trains: the app accepts it
+    bad = [["spectrum", "--store", path, "--out", str(tmp_path / "T.npz"), "--memory-gb", "0.01"],
+           ["spectrum", "--store", str(tmp_path / "none.zarr"), "--out", str(tmp_path / "T.npz")],
+           ["jacobian", "--preset", "lecture", "--store", path, "--workers", "0"],
+           ["jacobian", "--preset", "lecture", "--store", str(tmp_path / "new.zarr"), "--block", "100"],
+           ["jacobian", "--preset", "lecture", "--workers", "2", "--out", str(tmp_path / "J.npz")],
+           ["jacobian", "--preset", "paper", "--store", path]]
+    for args in bad:
+        assert main(args) != 0
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, args
+        if args[-1] == "0.01":
+            assert "GB" in err and "python -m tj spectrum --store" in err
+    assert not (tmp_path / "T.npz").exists() and not (tmp_path / "new.zarr").exists()
+    r = subprocess.run([sys.executable, "-m", "tj", "jacobian", "--store", path, "--workers", "2", "--scheduler",
+                        "tcp://x:1"], cwd=ROOT, capture_output=True, text=True, timeout=120)  # argparse's own exit
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_app_loads_a_finished_store_from_its_cache_folder(lecture_store, reference, tmp_path, monkeypatch):
+    shutil.copytree(lecture_store[0], tmp_path / "lecture.zarr")
+    monkeypatch.setenv("TJ_CACHE_DIR", str(tmp_path))
+    import lab
+
+    assert not lab._from_disk(LECTURE.replace(seed=3))  # no store of that experiment: nothing found
+    assert lab._from_disk(LECTURE)
+    assert np.array_equal(lab.results().peek(("jacobian", LECTURE)).jacobian.numpy(), reference)
+    assert tj.store.cache_path(tmp_path, LECTURE).exists()  # the SVD was done once, then cached as usual
