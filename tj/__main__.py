@@ -208,8 +208,7 @@ def _jacobian_on_cluster(args):
 
 
 def _spectrum_from_store(args, path, out):
-    from .jacobian import JacobianResult, record
-    from .jstore import open_store
+    from .jstore import as_result, open_store
     from .spectrum import spectrum
     from .store import save, save_cached
 
@@ -219,9 +218,7 @@ def _spectrum_from_store(args, path, out):
     _check_fits(exp, args, f"run `python -m tj spectrum --store {path} --out {out.name}` on a node with more "
                            f"memory, or read it lazily for top-k work (tj.jstore.open_store(path).operator())")
     start = time.perf_counter()
-    jac = torch.from_numpy(store.read())
-    run = record(exp).result
-    res = JacobianResult(exp, jac, run, time.perf_counter() - start)
+    res = as_result(store)
     spec = spectrum(res.jacobian, res.theta0, res.theta_final)
     save(out, res, spec)
     cached = save_cached(args.cache_dir, res, spec)

@@ -94,7 +94,7 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
             yield client
         return
     workers = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env=SINGLE_THREAD_ENV) as cluster, Client(cluster) as client:
         yield client
 
