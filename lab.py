@@ -15,6 +15,7 @@ from tj.cache import ResultCache
 from tj.diskcache import DiskCache
 from tj.limits import Limits
 from tj.jacobian import block_norms, estimate_seconds, finite_difference_check
+from tj.jstore import StoreError, to_cache
 from tj.spectrum import direction_by_block
 from tj.store import BadFile, cache_path, load_cached, restore, save_cached
 from tj.store import load as load_file
@@ -201,7 +202,7 @@ def _from_disk(exp: tj.Experiment) -> bool:
     if not folder:
         return False
     path = cache_path(folder, exp)
-    if not path.exists():
+    if not path.exists() and not _from_store(folder, exp):
         return False
     stamp = (path, path.stat().st_mtime_ns)
     if stamp in _UNUSABLE:
@@ -213,6 +214,17 @@ def _from_disk(exp: tj.Experiment) -> bool:
     results().put(("jacobian", exp), found[0])
     results().put(("spectrum", exp), found[1])
     return True
+
+
+def _from_store(folder, exp: tj.Experiment) -> bool:
+    """A finished J store of this experiment in the cache folder (`python -m tj jacobian --store`) becomes its .npz."""
+    if not any(Path(folder).glob("*.zarr")):
+        return False
+    with st.spinner("Found a finished Jacobian store of this experiment in the cache folder: computing its SVD once…"):
+        try:
+            return to_cache(folder, exp) is not None
+        except (OSError, StoreError):
+            return False
 
 
 def jacobian(exp: tj.Experiment) -> tj.JacobianResult:
