@@ -16,7 +16,7 @@ import numpy as np
 from . import compare, perturb, why
 from .defaults import COMPARE, PERTURB, WHY
 from .diskcache import DiskCache
-from .presets import Experiment
+from .presets import PRESETS, Experiment
 
 FD_SEED = 0  # the Jacobian page's "random direction seed" default
 
@@ -126,6 +126,9 @@ def jobs(exp: Experiment, limits=None) -> list[Job]:
     out = [
         Job(("train", exp), "training", lambda c, pr: trained(exp)),
         Job(("estimate", exp), "time estimates", lambda c, pr: estimate_seconds(exp)),
+        *(Job(("estimate", other), f"time estimate of the {name} preset (home page)",
+              lambda c, pr, other=other: estimate_seconds(other))
+          for name, other in PRESETS.items() if other != exp),
         Job(("blocks", exp), "block structure of J", lambda c, pr: block_norms(exp.model, c.main()[0].jacobian)),
         Job(("fd", exp, FD_SEED), "finite-difference check",
             lambda c, pr: finite_difference_check(exp, c.main()[0].jacobian, seed=FD_SEED)),
