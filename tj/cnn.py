@@ -132,7 +132,7 @@ def init_params(spec: CNNSpec, seed: int, dtype=torch.float32) -> torch.Tensor:
 def _logits(spec: CNNSpec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Logits (B, 10) for one θ (P,) and flat images x (B, C·H·W)."""
     blocks = layout(spec)
-    p = [theta[b.start:b.stop].reshape(b.shape) for b in blocks]
+    p = [part.reshape(b.shape) for part, b in zip(torch.split(theta, [b.stop - b.start for b in blocks]), blocks)]
     act, pool = _VALUE[spec.activation], (F.avg_pool2d if spec.pooling == "avg" else F.max_pool2d)
     a = x.reshape(x.shape[0], *spec.image)
     for i, c in enumerate(spec.convs):
