@@ -93,7 +93,7 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
         with client:
             yield client
         return
-    workers = workers or os.cpu_count() or 1
+    workers = workers or len(os.sched_getaffinity(0))
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env=SINGLE_THREAD_ENV) as cluster, Client(cluster) as client:
         yield client
