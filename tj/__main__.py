@@ -312,7 +312,7 @@ def main(argv=None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # one clear line instead of a traceback
-        print(f"error: {err}", file=sys.stderr)
+        print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line, whatever the library says
         return 1
     return 0
 

@@ -121,10 +121,19 @@ def curves_chart(metrics) -> alt.HConcatChart:
     return alt.hconcat(one("loss", "cross-entropy (nats)"), one("accuracy", "accuracy"))
 
 
+def _square(images) -> tuple[np.ndarray, int]:
+    """(n, side, side) float64 from (n, side²) or (n, side, side)."""
+    images = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    side = int(round(images.shape[1] ** 0.5))
+    if side * side != images.shape[1]:
+        raise ValueError(f"images of {images.shape[1]} pixels are not square")
+    return images.reshape(len(images), side, side), side
+
+
 def digits_chart(images, titles, columns: int = 10, size: int = 56) -> alt.FacetChart:
-    """8×8 images (n, 64) in [0, 1] as small heatmaps with a title each."""
-    images = np.asarray(images, dtype=np.float64).reshape(len(images), 8, 8)
-    rows, cols = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    """Square images (n, side²) in [0, 1] (8×8 digits, 28×28 MNIST) as small heatmaps with a title each."""
+    images, side = _square(images)
+    rows, cols = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
     df = pd.concat([pd.DataFrame({"row": rows.ravel(), "col": cols.ravel(), "value": img.ravel(),
                                   "title": title, "n": i})
                     for i, (img, title) in enumerate(zip(images, titles))])
@@ -137,12 +146,13 @@ def digits_chart(images, titles, columns: int = 10, size: int = 56) -> alt.Facet
 
 
 def signed_images_chart(images, titles, columns: int = 16, size: int = 40, title: str = "") -> alt.FacetChart:
-    """8×8 signed images (n, 64), e.g. a direction's first-layer weights per hidden unit, on a diverging scale."""
-    images = np.asarray(images, dtype=np.float64).reshape(len(images), 8, 8)
+    """Square signed images (n, side²), e.g. a direction's first-layer weights per hidden unit (8×8) or a conv
+    kernel per channel (k×k), on a diverging scale."""
+    images, side = _square(images)
     lim = float(np.abs(images).max()) or 1.0
-    rows, cols = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    rows, cols = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
     df = pd.concat([pd.DataFrame({"row": rows.ravel(), "col": cols.ravel(), "value": img.ravel(),
-                                  "pixel": (rows * 8 + cols).ravel(), "title": t, "n": i})
+                                  "pixel": (rows * side + cols).ravel(), "title": t, "n": i})
                     for i, (img, t) in enumerate(zip(images, titles))])
     return alt.Chart(df).mark_rect().encode(
         x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None),

@@ -402,9 +402,11 @@ def estimate_flops(experiment: Experiment) -> float:
     return float(per) * n_steps * spec.n_params
 
 
-def block_norms(spec: MLPSpec, jac: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+def block_norms(spec, jac: torch.Tensor) -> tuple[list[str], torch.Tensor]:
     """‖(J − I)[block_r, block_c]‖_F for every pair of parameter blocks: J's structure at a glance."""
-    blocks = layout(spec)
+    from .networks import layout as any_layout
+
+    blocks = any_layout(spec)
     diff = jac.double() - torch.eye(len(jac), dtype=torch.float64)
     norms = torch.tensor([[diff[r.start:r.stop, c.start:c.stop].norm().item() for c in blocks] for r in blocks])
     return [b.name for b in blocks], norms

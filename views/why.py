@@ -35,24 +35,41 @@ else:
 
 st.subheader("2 · Directions training cannot move, predicted from the data alone")
 x = trained_inputs(exp)
+cnn = tj.networks.family(exp.model) == "cnn"
 dead = tj.data.dead_pixels(x).tolist()
-img = np.zeros(64)
+img = np.zeros(x.shape[1])
 img[dead] = 1
 c1, c2 = st.columns([1, 2])
 c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixels (white)"], columns=1, size=160))
-c2.markdown(
-    "- **Dead pixels:** a pixel that is 0 in every training image gives its first-layer weights zero gradient "
-    "forever — a nudge there passes through training untouched: width₁ × dead pixels directions.\n"
-    "- **Softmax shift:** adding the same number to all ten logits changes no probability, so the output bias along "
-    "(1,…,1) and each last hidden unit's outgoing weights along (1,…,1) are never moved: 1 + width_last directions.\n"
-    "- **Rank of the inputs:** with fewer images than pixels, more first-layer directions see no data at all.")
+if cnn:
+    k = exp.model.convs[0].kernel
+    c2.markdown(
+        "- **Dead pixels: do not apply to a CNN.** A kernel weight is shared over every position, so it sees many "
+        "pixels; a pixel that is black in every image freezes no weight. What carries over is the general rule: "
+        f"a change of a first-layer {k}×{k} kernel and its bias that leaves every first-layer pre-activation on the "
+        f"training images unchanged (the null space of the matrix of all {k}×{k} patches, with a ones column) is "
+        "never moved: channels₁ × its dimension directions — usually none, as there are far more patches than "
+        "kernel weights.\n"
+        "- **Softmax shift:** applies as is: the last dense layer's bias along (1,…,1) and each of its input "
+        "units' outgoing weights along (1,…,1) are never moved: 1 + width_last directions.")
+else:
+    c2.markdown(
+        "- **Dead pixels:** a pixel that is 0 in every training image gives its first-layer weights zero gradient "
+        "forever — a nudge there passes through training untouched: width₁ × dead pixels directions.\n"
+        "- **Softmax shift:** adding the same number to all ten logits changes no probability, so the output bias "
+        "along (1,…,1) and each last hidden unit's outgoing weights along (1,…,1) are never moved: 1 + width_last "
+        "directions.\n"
+        "- **Rank of the inputs:** with fewer images than pixels, more first-layer directions see no data at all.")
 if lab.have("exact", exp.replace(dtype="float64")) is None and \
         not st.button("Count them in a float64 J", key="compute_exact"):
     st.info("The exact count needs J in float64 (float32 rounding blurs |σ − 1| below about 1e-6).")
 else:
     pred, sigma64, exact_rows = lab.exact_check(exp)
     a, b, c, d = st.columns(4)
-    a.metric("dead-pixel directions", f"{pred.n_dead_pixel_directions:,}")
+    if cnn:
+        a.metric("patch null-space directions", f"{pred.n_input_null_directions:,}")
+    else:
+        a.metric("dead-pixel directions", f"{pred.n_dead_pixel_directions:,}")
     b.metric("softmax-shift directions", f"{pred.n_softmax_directions:,}")
     c.metric("predicted in total", f"{pred.total:,}")
     d.metric("measured |σ−1| < 1e-9", f"{len(exact_rows):,}")
@@ -67,7 +84,8 @@ else:
 st.subheader("3 · The approximate bulk: inputs and curvature")
 moments = input_second_moment(x)
 st.altair_chart(charts.series_chart({"eigenvalues of XᵀX / N": moments}, "eigenvalue", True,
-                                    "Input second-moment spectrum (64 pixel directions)", "index", floor=1e-12))
+                                    f"Input second-moment spectrum ({x.shape[1]} pixel directions)", "index",
+                                    floor=1e-12))
 st.caption("Pixel directions of tiny variance barely feed the first layer: their weights are nearly untouched, "
            "which is where most of the approximate bulk comes from.")
 gd = exp.replace(**{"train.momentum": 0.0, "train.optimizer": "sgd"})
