@@ -336,7 +336,7 @@ STORED_WALK: list[Step] = [
     Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, name="spectrum"),
     Step("Compare", min_charts=6, texts=("Spectra side by side", "Bulk overlap", "directions are exactly null"),
          name="compare"),
-    Step("Perturb", min_charts=4, texts=("Median over each region", "closest to σ = 1 outside the untouched",
+    Step("Perturb", min_charts=4, texts=("Median over each region", "under 1% of their weight",
                                          "Test loss without the nudge"), name="perturb"),
     Step("Why a bulk?", min_charts=4, texts=("Region counts by checkpoint", "Share of the predicted subspace"),
          check=predicted_equals_measured, name="why"),
