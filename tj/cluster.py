@@ -139,8 +139,12 @@ def _run(store: JStore, todo, corrupt, already, client, progress, start) -> RunR
         finished = int(store.complete().sum())
         raise Interrupted(f"stopped: {finished} of {store.n_blocks} blocks are complete and kept in {store.path}; "
                           f"rerun the same command to compute the rest") from None
-    except BaseException:
+    except BaseException as err:
         client.cancel(futures)
+        if "deserializ" in str(err) or isinstance(err, ModuleNotFoundError):
+            raise RuntimeError("the scheduler or a worker cannot load tj's tasks: start `dask scheduler` and "
+                               "`dask worker` with this repository on PYTHONPATH and the same requirements.txt "
+                               f"({' '.join(str(err).split()[:8])} …)") from None
         raise
     return RunReport(store.path, store.n_blocks, len(todo), len(corrupt), already, time.perf_counter() - start,
                      n_workers, tuple(sorted(metas, key=lambda m: m["block"])))

@@ -354,7 +354,7 @@ def jacobian_vector_product(experiment: Experiment, v: torch.Tensor, theta0: tor
     """J·v for one direction v (P,): one tangent through training, without forming J."""
     traj = trajectory or record(experiment, theta0, engine=engine)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same kernels as training_jacobian uses, so J·e_j is J's column exactly
+    torch.set_num_threads(1)  # the kernels training_jacobian uses: J·e_j is J's column up to GEMM-width rounding
     try:
         return propagate(traj, v[None])[len(traj.steps)][0]
     finally:

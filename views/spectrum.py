@@ -5,6 +5,7 @@ import streamlit as st
 import lab
 import tj
 from tj import charts
+from tj.defaults import SPECTRUM
 from tj.store import BadFile
 
 st.title("Spectrum of the training Jacobian")
@@ -39,12 +40,12 @@ sigma = spec.singular_values
 left, mid, right = st.columns(3)
 mode = left.radio("choose the bulk by", ["threshold τ on |σ − 1|", "rank k (k smallest |σ − 1|)"], key="bulk_mode")
 if mode.startswith("threshold"):
-    tau = mid.select_slider("τ", options=[1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1], value=1e-1, key="tau")
+    tau = mid.select_slider("τ", options=list(SPECTRUM.taus), value=SPECTRUM.tau, key="tau")
     labels = tj.regions(sigma, threshold=tau)
 else:
-    k = mid.number_input("k", min_value=1, max_value=n, value=max(1, n // 3), step=1, key="bulk_rank")
+    k = mid.number_input("k", min_value=1, max_value=n, value=SPECTRUM.rank(n), step=1, key="bulk_rank")
     labels = tj.regions(sigma, rank=int(k))
-log_y = right.toggle("log σ axis", value=True, key="log_y")
+log_y = right.toggle("log σ axis", value=SPECTRUM.log_y, key="log_y")
 counts = tj.region_counts(labels)
 a, b, c, d = st.columns(4)
 a.metric("σ₁ (largest)", f"{sigma[0]:.2f}")

@@ -6,6 +6,7 @@ import streamlit as st
 import lab
 import tj
 from tj import charts
+from tj.defaults import WHY
 from tj.spectrum import threshold_counts
 from tj.why import captured_fraction, input_second_moment, trained_inputs
 
@@ -22,7 +23,7 @@ if lab.have("evolution", exp, lab.evolution_steps(exp)) is None and \
     st.info(f"One run of the Jacobian engine ({n:,} columns), keeping J at every checkpoint.")
 else:
     evo = lab.evolution(exp)
-    tau = st.select_slider("bulk threshold τ on |σ − 1|", [1e-3, 1e-2, 1e-1], value=1e-2, key="evo_tau")
+    tau = st.select_slider("bulk threshold τ on |σ − 1|", list(WHY.evo_taus), value=WHY.evo_tau, key="evo_tau")
     counts = pd.DataFrame(evo.counts(tau)).assign(epoch=evo.epochs)
     st.altair_chart(charts.series_chart({f"epoch {e:g}": np.abs(s - 1) for e, s in zip(evo.epochs, evo.sigma)},
                                         "|σ − 1|", True, "|σ − 1| by index after each checkpoint", "singular index i"))
@@ -91,14 +92,14 @@ gd = exp.replace(**{"train.momentum": 0.0, "train.optimizer": "sgd"})
 st.markdown("For plain gradient descent, J = ∏(I − η_t H_t). If the Hessian were constant, σ_i would be "
             "∏(1 − η_t λ_i): positive curvature contracts, zero keeps, negative expands. Here the prediction uses "
             "the Hessian at a few checkpoints, run **without momentum**.")
-if n > 2_500:
+if n > WHY.gd_max_params:
     st.info(f"Hessians of P = {n:,} parameters are too big for this panel; use the lecture preset.")
-elif lab.have("gd", gd, 4) is None and not st.button("Compare with the Hessian prediction", key="compute_gd"):
+elif lab.have("gd", gd, WHY.gd_segments) is None and not st.button("Compare with the Hessian prediction", key="compute_gd"):
     pass
 else:
-    pred_gd = lab.gd_prediction(gd, 4)
+    pred_gd = lab.gd_prediction(gd, WHY.gd_segments)
     st.altair_chart(charts.series_chart({"measured σ (momentum 0)": pred_gd.measured,
-                                         "∏(1 − η_t λ_i), Hessian at 4 checkpoints": pred_gd.predicted},
+                                         f"∏(1 − η_t λ_i), Hessian at {WHY.gd_segments} checkpoints": pred_gd.predicted},
                                         "σ", True, "Curvature predicts the regions", "index i"))
 st.info("**What to notice.** At epoch 0, J = I and every direction is 'bulk'. Within the first epochs training "
         "peels directions off into the chaotic and stable regions; as the learning rate decays the counts freeze, "
