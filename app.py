@@ -29,8 +29,12 @@ def sidebar():
     st.selectbox("Preset", options, index=options.index(name), key="preset_picker", on_change=_pick_preset,
                  help="lecture: small and fast for class; paper: Belrose & Scherlis's exact setup")
     widths = " → ".join(map(str, exp.model.sizes))
+    if tj.networks.family(exp.model) == "cnn":
+        convs = ", ".join(f"{c.channels}@{c.kernel}×{c.kernel}" + (f" pool {c.pool}" if c.pool > 1 else "")
+                          for c in exp.model.convs)
+        widths = f"conv {convs} → {widths}"
     st.markdown(f"**Current experiment:** {name}  \n"
-                f"MLP {widths}, {exp.model.activation}  \n"
+                f"{tj.networks.family(exp.model).upper()} {widths}, {exp.model.activation}  \n"
                 f"{exp.train.optimizer.upper()} lr {exp.train.lr:g}, {exp.train.epochs} epochs, seed {exp.seed}  \n"
                 f"**P = {exp.model.n_params:,}** parameters")
     return st.empty()
