@@ -22,10 +22,21 @@ from tj.validate import Validation, from_query_params, query_params, validate
 DEFAULT_PRESET = "lecture"
 
 
+def cache_tier(key) -> int:
+    """Eviction tier of a cached result: training runs and time estimates (tiny, every page needs them) are
+    kept longest, then J and its spectrum of the presets, then everything else."""
+    kind, exp = key[0], key[1] if len(key) > 1 else None
+    if kind in ("train", "estimate"):
+        return 0
+    if kind in ("jacobian", "spectrum") and exp in tj.PRESETS.values():
+        return 1
+    return 2
+
+
 @st.cache_resource
 def results() -> ResultCache:
-    """One cache for every session of this server: a config is computed once and shared."""
-    return ResultCache(max_entries=24, max_bytes=1_500_000_000)
+    """One cache for every session of this server: a config is computed once and shared (tiered, see cache_tier)."""
+    return ResultCache(max_entries=96, max_bytes=1_500_000_000, tier=cache_tier)
 
 
 @st.cache_resource

@@ -70,7 +70,7 @@ st.subheader("Bulk vs the parameter-function Jacobian")
 st.markdown("The Jacobian of the network's log-probabilities with respect to θ at θ₀: its smallest singular "
             "directions barely change what the network outputs on those inputs. Do they coincide with the bulk?")
 which = st.radio("inputs", ["test", "noise"], horizontal=True, key="fjac_inputs",
-                 format_func={"test": "test digits", "noise": "Gaussian noise"}.get)
+                 format_func={"test": "test digits", "noise": "Gaussian-noise images (not the training variant)"}.get)
 if lab.have("fjac", exp, which) is None and not st.button("Compute it", key="compute_fjac"):
     st.stop()
 fj = lab.function_jacobian(exp, which)
@@ -80,9 +80,12 @@ fj_ks = tuple(default_ks(n))
 null_overlap = lab.null_space_overlap(exp, which, fj_ks)
 st.altair_chart(charts.overlap_chart(fj_ks, {f"null space ({which}) vs bulk": null_overlap},
                                      [random_overlap(n, kk) for kk in fj_ks], "Null space vs bulk"))
-st.caption(f"{fj.n_outputs:,} outputs (10 per input), so at least {max(0, n - fj.n_outputs):,} directions are "
-           "exactly null.")
+null_by_count = n - fj.n_outputs
+st.caption(f"{fj.n_outputs:,} outputs (10 per input) for P = {n:,}: " +
+           (f"at least {null_by_count:,} directions are exactly null." if null_by_count > 0 else
+            "more outputs than parameters, so no direction is null by counting alone; the smallest singular "
+            "values show the nearly null ones."))
 st.info("**What to notice.** Seeds and shuffled labels give bulks that overlap far above random subspaces: the bulk "
-        "is set by the *inputs*, not by the labels or the luck of the draw. White-noise inputs, which light up every "
+        "is set by the *inputs*, not by the labels or the luck of the draw. Uniform-noise inputs, which light up every "
         "pixel, give a much narrower bulk that overlaps about as much as random. On digits the directions the "
         "network's outputs ignore at θ₀ are largely the bulk.")

@@ -26,8 +26,7 @@ else:
     counts = pd.DataFrame(evo.counts(tau)).assign(epoch=evo.epochs)
     st.altair_chart(charts.series_chart({f"epoch {e:g}": np.abs(s - 1) for e, s in zip(evo.epochs, evo.sigma)},
                                         "|σ − 1|", True, "|σ − 1| by index after each checkpoint", "singular index i"))
-    st.altair_chart(charts.series_chart({r: counts[r].to_numpy() for r in ("chaotic", "bulk", "stable")}, "count",
-                                        False, "Region counts by checkpoint", "checkpoint"))
+    st.altair_chart(charts.counts_chart(evo.epochs, {r: counts[r].to_numpy() for r in ("chaotic", "bulk", "stable")}))
     st.dataframe(counts[["epoch", "chaotic", "bulk", "stable"]], hide_index=True)
     st.download_button("counts per epoch (.csv)", counts.to_csv(index=False), "bulk_by_epoch.csv", "text/csv",
                        on_click="ignore")
@@ -38,7 +37,8 @@ dead = tj.data.dead_pixels(x).tolist()
 img = np.zeros(64)
 img[dead] = 1
 c1, c2 = st.columns([1, 2])
-c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixels (white)"], columns=1, size=160))
+c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixel{'s' * (len(dead) != 1)} (black)"],
+                                   columns=1, size=160))
 c2.markdown(
     "- **Dead pixels:** a pixel that is 0 in every training image gives its first-layer weights zero gradient "
     "forever — a nudge there passes through training untouched: width₁ × dead pixels directions.\n"
@@ -61,7 +61,17 @@ else:
     tau_grid = np.logspace(-12, 0, 25)
     st.altair_chart(charts.series_chart({"float64 J": list(threshold_counts(sigma64, tau_grid).values())},
                                         "indices with |σ−1| < τ", True, "Bulk size against the threshold τ",
-                                        "τ = 10^(−12 + k/2)"))
+                                        "threshold τ (log scale)", x=tau_grid, log_x=True, floor=0.5))
+
+found = lab.have("exact", exp.replace(dtype="float64"))
+if found is None:
+    untouched_sentence = ("Some directions are untouched *exactly*, for reasons you can read off the data: dead "
+                          "pixels and the softmax's indifference to a common shift (press **Count them** above).")
+else:
+    untouched_sentence = (f"{found[0].total:,} of the {n:,} directions are predicted untouched *exactly* from the "
+                          f"data alone ({found[0].n_dead_pixel_directions:,} from {len(dead)} dead pixels, "
+                          f"{found[0].n_softmax_directions:,} from the softmax's indifference to a common shift); "
+                          f"the float64 J has {len(found[2]):,} with |σ − 1| < 1e-9.")
 
 st.subheader("3 · The approximate bulk: inputs and curvature")
 moments = input_second_moment(x)
@@ -79,11 +89,13 @@ elif lab.have("gd", gd, 4) is None and not st.button("Compare with the Hessian p
     pass
 else:
     pred_gd = lab.gd_prediction(gd, 4)
+    predicted_name = "predicted ∏(1 − η_t λ_i), Hessian at 4 checkpoints"
     st.altair_chart(charts.series_chart({"measured σ (momentum 0)": pred_gd.measured,
-                                         "∏(1 − η_t λ_i), Hessian at 4 checkpoints": pred_gd.predicted},
-                                        "σ", True, "Curvature predicts the regions", "index i"))
+                                         predicted_name: pred_gd.predicted},
+                                        "σ", True, "Curvature predicts the regions", "index i",
+                                        dashed=(predicted_name,)))
 st.info("**What to notice.** At epoch 0, J = I and every direction is 'bulk'. Within the first epochs training "
         "peels directions off into the chaotic and stable regions; as the learning rate decays the counts freeze, "
-        "and the bulk is what training never got around to moving. A few hundred directions are untouched *exactly*, for reasons you can read off the data: dead pixels and the "
-        "softmax's indifference to a common shift. The much larger approximate bulk lives where the inputs have "
-        "little variance and the loss has almost no curvature.")
+        "and the bulk is what training never got around to moving. " + untouched_sentence +
+        " The much larger approximate bulk lives where the inputs have little variance and the loss has almost no "
+        "curvature.")
