@@ -25,7 +25,7 @@ COLORS = {
 }
 ALIASES = {  # other names of the same thing: same colour
     "top-k (chaotic)": "chaotic", "bottom-k (stable)": "stable", "complement of bulk": "main",
-    "test inputs": "test", "noise inputs (Gaussian)": "noise", "float64 J": "main",
+    "test digits": "test", "Gaussian-noise images": "noise", "float64 J": "main",
 }
 OTHERS = ("#17becf", "#bcbd22", "#7f7f7f", "#9edae5", "#dbdb8d", "#c49c94", "#f7b6d2", "#aec7e8", "#ffbb78",
           "#98df8a")
@@ -38,7 +38,7 @@ def color_of(name: str) -> str | None:
     name = ALIASES.get(name, name)
     if name in COLORS:
         return COLORS[name]
-    pair = re.fullmatch(r"main vs (.+)", name) or re.fullmatch(r"null space \((\w+)\) vs bulk", name)
+    pair = re.fullmatch(r"main vs (.+)", name) or re.fullmatch(r"null space \((.+)\) vs bulk", name)
     if pair:
         return color_of(pair.group(1))
     seed = re.fullmatch(r"seed (\d+)", name)

@@ -133,3 +133,21 @@ def direction_by_block(spec, v: np.ndarray) -> tuple[list[str], np.ndarray, np.n
     shares = np.array([float(v[b.start:b.stop] @ v[b.start:b.stop]) / total for b in blocks])
     w1 = blocks[0]
     return [b.name for b in blocks], shares, v[w1.start:w1.stop].reshape(w1.shape)
+
+
+def showcase_direction(spec, sigma: np.ndarray, vh: np.ndarray, dead: np.ndarray, bulk: np.ndarray) -> int:
+    """The bulk index to show first: the one whose first-layer part puts the largest share of its norm on pixels
+    that are zero in every training image (the pattern training cannot see); the middle bulk index if there are
+    no such pixels or no first-layer image block."""
+    from .model import layout
+
+    candidates = np.flatnonzero(bulk)
+    if not len(candidates):
+        return 0
+    w1 = layout(spec)[0]
+    if not len(dead) or len(w1.shape) != 2 or w1.shape[1] <= int(np.max(dead)):
+        return int(candidates[len(candidates) // 2])
+    cols = (w1.start + np.arange(w1.shape[0])[:, None] * w1.shape[1] + np.asarray(dead)[None, :]).ravel()
+    rows = np.asarray(vh[candidates], dtype=np.float64)
+    share = (rows[:, cols] ** 2).sum(1) / np.maximum((rows ** 2).sum(1), 1e-300)
+    return int(candidates[int(np.argmax(share))])

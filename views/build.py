@@ -36,20 +36,21 @@ with st.form("config"):
         raw["momentum"] = b.number_input("momentum (SGD)", value=float(exp.train.momentum), min_value=0.0,
                                          max_value=0.999)
         raw["schedule"] = b.selectbox("schedule", SCHEDULES, index=SCHEDULES.index(exp.train.schedule))
-    raw["epochs"] = c.number_input("epochs", value=int(exp.train.epochs), min_value=1, step=1)
+    raw["epochs"] = c.number_input("epochs", value=int(exp.train.epochs), min_value=0, step=1)  # 0: refused in words
     if advanced:
-        raw["batch_size"] = c.number_input("batch size", value=int(exp.train.batch_size), min_value=1, step=1)
+        raw["batch_size"] = c.number_input("batch size", value=int(exp.train.batch_size), min_value=0, step=1)
     raw["seed"] = c.number_input("seed", value=int(exp.seed), min_value=0, step=1)
     submitted = st.form_submit_button("Train", type="primary")
 
 if submitted:
     checked = validate(raw, lab.limits(), base=exp)
     if not checked.ok:
-        for error in checked.errors:
-            st.error(error)
+        st.error("**Not trained:** " + " ".join(checked.errors) + " The settings above were not used.")
         st.stop()
-    lab.set_current(checked.experiment)
-    exp = lab.current()
+    if checked.experiment != exp:
+        lab.set_current(checked.experiment)
+        lab.trained(checked.experiment)
+        st.rerun()  # the sidebar and the URL show the new experiment; its training is cached by now
 
 n = exp.model.n_params
 mem = tj.memory_estimate(exp)

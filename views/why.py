@@ -22,7 +22,8 @@ if lab.have("evolution", exp, lab.evolution_steps(exp)) is None and \
     st.info(f"One run of the Jacobian engine ({n:,} columns), keeping J at every checkpoint.")
 else:
     evo = lab.evolution(exp)
-    tau = st.select_slider("bulk threshold τ on |σ − 1|", [1e-3, 1e-2, 1e-1], value=1e-2, key="evo_tau")
+    tau = lab.tau()
+    st.caption(f"Regions with the session's {lab.bulk_rule()} (set on Spectrum).")
     counts = pd.DataFrame(evo.counts(tau)).assign(epoch=evo.epochs)
     st.altair_chart(charts.series_chart({f"epoch {e:g}": np.abs(s - 1) for e, s in zip(evo.epochs, evo.sigma)},
                                         "|σ − 1|", True, "|σ − 1| by index after each checkpoint", "singular index i"))
@@ -86,7 +87,8 @@ st.markdown("For plain gradient descent, J = ∏(I − η_t H_t). If the Hessian
 if n > 2_500:
     st.info(f"Hessians of P = {n:,} parameters are too big for this panel; use the lecture preset.")
 elif lab.have("gd", gd, 4) is None and not st.button("Compare with the Hessian prediction", key="compute_gd"):
-    pass
+    st.caption(f"J of the run without momentum, then 4 Hessians of {n:,} × {n:,} and their eigenvalues: about "
+               f"{lab.gd_seconds(gd, 4):.0f} s on this server (estimated from a timed probe).")
 else:
     pred_gd = lab.gd_prediction(gd, 4)
     predicted_name = "predicted ∏(1 − η_t λ_i), Hessian at 4 checkpoints"
@@ -99,3 +101,4 @@ st.info("**What to notice.** At epoch 0, J = I and every direction is 'bulk'. Wi
         "and the bulk is what training never got around to moving. " + untouched_sentence +
         " The much larger approximate bulk lives where the inputs have little variance and the loss has almost no "
         "curvature.")
+st.page_link("views/home.py", label="Back to the start: the lecture path and the guided lecture", icon="🏠")
