@@ -1,8 +1,11 @@
-"""Training Jacobian Lab: the training Jacobian J = ∂θ_T/∂θ_0 of a small MLP, in PyTorch."""
+"""Training Jacobian Lab: the training Jacobian J = ∂θ_T/∂θ_0 of small MLPs and CNNs, in PyTorch."""
+from . import threads  # first: thread settings must precede torch
 from .data import DataSpec, Dataset, load, out_of_distribution
 from .jacobian import (Cancelled, Diverged, JacobianResult, jacobian_vector_product, memory_estimate,
                        training_jacobian)
-from .model import MLPSpec, forward, init_params, layout
+from .cnn import CNNSpec, Conv
+from .model import MLPSpec
+from .networks import forward, init_params, layout
 from .presets import PRESETS, Experiment, preset
 from .spectrum import Spectrum, SVDFailed, bulk_mask, region_counts, regions, spectrum
 from .train import TrainResult, TrainSpec, train
@@ -10,7 +13,7 @@ from .train import TrainResult, TrainSpec, train
 __all__ = [
     "DataSpec", "Dataset", "load", "out_of_distribution",
     "Cancelled", "Diverged", "JacobianResult", "jacobian_vector_product", "memory_estimate", "training_jacobian",
-    "MLPSpec", "forward", "init_params", "layout",
+    "CNNSpec", "Conv", "MLPSpec", "forward", "init_params", "layout",
     "PRESETS", "Experiment", "preset",
     "Spectrum", "SVDFailed", "bulk_mask", "region_counts", "regions", "spectrum",
     "TrainResult", "TrainSpec", "train",

@@ -1,4 +1,4 @@
-"""The UCI 8×8 digits shipped with the package, the paper's split, and its variants."""
+"""The datasets shipped with the package (UCI 8×8 digits, MNIST), their splits, and their variants."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,26 +11,31 @@ import torch
 N_TEST = 197
 LABELS = ("true", "shuffled")
 INPUTS = ("digits", "uniform")
+DATASETS = ("digits", "mnist")
+IMAGE = {"digits": (1, 8, 8), "mnist": (1, 28, 28)}
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which training set: true or seeded-shuffled labels, digit or uniform-noise inputs, first n_train."""
+    """Which training set: true or seeded-shuffled labels, real or uniform-noise inputs, first n_train images.
+
+    `dataset` is "digits" (the 8×8 UCI digits, 1,600 train / 197 test) or "mnist" (28×28, 60,000 / 10,000)."""
 
     labels: str = "true"
     inputs: str = "digits"
     variant_seed: int = 0
     n_train: int = 1600
+    dataset: str = "digits"
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Train and test tensors; pixels scaled to [0, 1]."""
 
-    x_train: torch.Tensor  # (N, 64)
+    x_train: torch.Tensor  # (N, pixels): 64 for the digits, 784 for MNIST
     y_train: torch.Tensor  # (N,) int64
-    x_test: torch.Tensor   # (197, 64)
-    y_test: torch.Tensor   # (197,)
+    x_test: torch.Tensor   # (197, 64) or (10000, 784)
+    y_test: torch.Tensor   # (197,) or (10000,)
 
 
 @lru_cache(maxsize=1)
@@ -40,6 +45,13 @@ def raw_digits() -> tuple[np.ndarray, np.ndarray]:
         return f["pixels"], f["labels"]
 
 
+@lru_cache(maxsize=1)
+def raw_mnist() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST in its original order: x_train (60000, 784), y_train, x_test (10000, 784), y_test; uint8."""
+    with np.load(Path(__file__).with_name("mnist_uint8.npz"), allow_pickle=False) as f:
+        return (f["x_train"].reshape(60000, 784), f["y_train"], f["x_test"].reshape(10000, 784), f["y_test"])
+
+
 def paper_split() -> tuple[np.ndarray, np.ndarray]:
     """Train and test indices: sklearn's train_test_split(test_size=197, random_state=0)."""
     perm = np.random.RandomState(0).permutation(len(raw_digits()[1]))
@@ -47,15 +59,25 @@ def paper_split() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(spec: DataSpec = DataSpec(), dtype=torch.float32) -> Dataset:
-    """The training and test sets for a spec (test set is always the true digits)."""
-    pixels, labels = raw_digits()
-    train, test = paper_split()
-    if not 1 <= spec.n_train <= len(train):
-        raise ValueError(f"n_train must be between 1 and {len(train)}, got {spec.n_train}")
-    train = train[: spec.n_train]
-    x = torch.from_numpy(pixels.astype(np.float64) / 16.0)
-    y = torch.from_numpy(labels.astype(np.int64))
-    x_train, y_train = x[train], y[train]
+    """The training and test sets for a spec (the test set is always the dataset's true test images)."""
+    if spec.dataset == "mnist":
+        xtr, ytr, xte, yte = raw_mnist()
+        if not 1 <= spec.n_train <= len(ytr):
+            raise ValueError(f"n_train must be between 1 and {len(ytr)}, got {spec.n_train}")
+        x_train = torch.from_numpy(xtr[: spec.n_train]).to(dtype) / 255
+        y_train = torch.from_numpy(ytr[: spec.n_train].astype(np.int64))
+        x_test, y_test = torch.from_numpy(xte).to(dtype) / 255, torch.from_numpy(yte.astype(np.int64))
+    elif spec.dataset == "digits":
+        pixels, labels = raw_digits()
+        train, test = paper_split()
+        if not 1 <= spec.n_train <= len(train):
+            raise ValueError(f"n_train must be between 1 and {len(train)}, got {spec.n_train}")
+        train = train[: spec.n_train]
+        x = torch.from_numpy(pixels.astype(np.float64) / 16.0)
+        y = torch.from_numpy(labels.astype(np.int64))
+        x_train, y_train, x_test, y_test = x[train], y[train], x[test].to(dtype), y[test]
+    else:
+        raise ValueError(f"unknown dataset {spec.dataset!r}; choose one of {DATASETS}")
     g = torch.Generator().manual_seed(int(spec.variant_seed))
     if spec.labels == "shuffled":
         y_train = y_train[torch.randperm(len(y_train), generator=g)]
@@ -65,7 +87,7 @@ def load(spec: DataSpec = DataSpec(), dtype=torch.float32) -> Dataset:
         x_train = torch.rand(x_train.shape, generator=g, dtype=torch.float64)
     elif spec.inputs != "digits":
         raise ValueError(f"unknown inputs {spec.inputs!r}; choose one of {INPUTS}")
-    return Dataset(x_train.to(dtype), y_train, x[test].to(dtype), y[test])
+    return Dataset(x_train.to(dtype), y_train, x_test, y_test)
 
 
 def out_of_distribution(data: Dataset, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import general
 from .data import load
-from .model import MLPSpec, init_params, layout
+from .general import Cancelled
+from .model import MLPSpec, layout
+from .networks import family, has_fast_replay, init_params, n_activations
 from .presets import Experiment
 from .train import TrainResult, train
 
-
-class Cancelled(Exception):
-    """The progress callback asked to stop."""
+ENGINES = ("fast", "general")
 
 
 class Diverged(Exception):
@@ -85,8 +86,21 @@ def from_blocks(blocks: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
-def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None) -> Trajectory:
-    """Train once and keep, per step, what the tangent replay needs."""
+def resolve_engine(experiment: Experiment, engine: str | None = None) -> str:
+    """'fast' (the MLP's hand-written replay) when the family has one and no engine is asked for, else 'general'."""
+    if engine is None:
+        return "fast" if has_fast_replay(experiment.model) else "general"
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    if engine == "fast" and not has_fast_replay(experiment.model):
+        raise ValueError(f"the fast engine is the MLP's; a {family(experiment.model).upper()} needs engine='general'")
+    return engine
+
+
+def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None, engine: str | None = None):
+    """Train once and keep, per step, what the tangent replay of the chosen engine needs."""
+    if resolve_engine(experiment, engine) == "general":
+        return general.record(experiment, theta0, device)
     spec, tspec, dtype = experiment.model, experiment.train, experiment.torch_dtype
     data = load(experiment.data, dtype)
     theta0 = init_params(spec, experiment.seed, dtype) if theta0 is None else theta0.to(dtype)
@@ -134,7 +148,8 @@ def propagate(traj: Trajectory, tangents: torch.Tensor, chunk: int | None = None
     n = tangents.shape[0]
     padded = torch.zeros(-(-n // chunk) * chunk, tangents.shape[1], dtype=tangents.dtype, device=tangents.device)
     padded[:n] = tangents
-    parts = [_replay(traj, padded[c:c + chunk], checkpoints, should_stop) for c in range(0, len(padded), chunk)]
+    replay = general.replay if isinstance(traj, general.Trajectory) else _replay
+    parts = [replay(traj, padded[c:c + chunk], checkpoints, should_stop) for c in range(0, len(padded), chunk)]
     return {t: torch.cat([p[t] for p in parts])[:n] for t in parts[0]}
 
 
@@ -209,13 +224,17 @@ def _replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_sto
 
 @dataclass(frozen=True, eq=False)
 class JacobianResult:
-    """J = ∂θ_T/∂θ_0 (P, P) with the run it belongs to; `checkpoints` maps step t → ∂θ_t/∂θ_0."""
+    """J = ∂θ_T/∂θ_0 (P, P), or its columns `columns` (start, stop), with the run it belongs to.
+
+    `checkpoints` maps step t → ∂θ_t/∂θ_0 (the same columns)."""
 
     experiment: Experiment
     jacobian: torch.Tensor
     train: TrainResult
     seconds: float
     checkpoints: dict = field(default_factory=dict)
+    columns: tuple[int, int] | None = None
+    engine: str = "fast"
 
     @property
     def theta0(self) -> torch.Tensor:
@@ -233,36 +252,47 @@ def basis_rows(n: int, start: int, stop: int, dtype) -> torch.Tensor:
     return rows
 
 
-def default_chunk(spec: MLPSpec, device=None) -> int:
-    """Tangent columns per chunk: all of them on a GPU; on a CPU few enough to stay in cache."""
+def default_chunk(spec, device=None, engine: str = "fast") -> int:
+    """Tangent columns per chunk: all of them on a GPU (up to 4,096 for the general engine); on a CPU few
+    enough to stay in cache."""
     if device is not None and torch.device(device).type == "cuda":
-        return spec.n_params
+        return spec.n_params if engine == "fast" else min(spec.n_params, 4096)
     return max(8, min(64, spec.n_params))
 
 
 def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None, *, chunk: int | None = None,
-                      workers: int | None = None, progress=None, checkpoints=(), device=None) -> JacobianResult:
+                      workers: int | None = None, progress=None, checkpoints=(), device=None,
+                      engine: str | None = None, columns: tuple[int, int] | None = None,
+                      trajectory=None) -> JacobianResult:
     """J = ∂θ_T/∂θ_0 column chunk by column chunk; `progress(done, total)` returning True cancels.
 
-    On a CPU the chunks go to `workers` threads (default: torch's thread count), each running
-    single-threaded kernels: measured here, that is about twice as fast as one chunk on 2 MKL threads.
+    `engine`: 'fast' (the MLP's hand-written replay, its default) or 'general' (torch.func, any network).
+    `columns=(start, stop)` computes only those columns of J (a block for a cluster worker), and
+    `trajectory` reuses a recorded run (`record(...)`) across blocks. On a CPU the chunks go to `workers`
+    threads (default: torch's thread count), each running single-threaded kernels: measured here, that is
+    about twice as fast as one chunk on 2 MKL threads. On CUDA everything runs on the device (not run here).
     """
     start = time.perf_counter()
     device = device or ("cuda" if torch.cuda.is_available() else None)
-    traj = record(experiment, theta0, device)
+    engine = resolve_engine(experiment, engine)
+    traj = trajectory or record(experiment, theta0, device, engine)
     if not traj.result.ok:
         step, epoch = traj.result.diverged_at
         raise Diverged(f"training diverged (NaN/Inf) at step {step}, epoch {epoch}")
     n_params, dtype = experiment.model.n_params, experiment.torch_dtype
-    chunk = chunk or default_chunk(experiment.model, device)
+    c_start, c_stop = columns if columns is not None else (0, n_params)
+    if not 0 <= c_start < c_stop <= n_params:
+        raise ValueError(f"columns must satisfy 0 ≤ start < stop ≤ P = {n_params:,}; got {columns}")
+    n_cols = c_stop - c_start
+    chunk = chunk or default_chunk(experiment.model, device, engine)
     on_gpu = device is not None and torch.device(device).type == "cuda"
     workers = 1 if on_gpu else (workers or torch.get_num_threads())
     wanted = sorted(set(checkpoints))
-    jac = torch.empty(n_params, n_params, dtype=dtype)
-    saved = {t: torch.empty(n_params, n_params, dtype=dtype) for t in wanted}
+    jac = torch.empty(n_params, n_cols, dtype=dtype)
+    saved = {t: torch.empty(n_params, n_cols, dtype=dtype) for t in wanted}
     todo = queue.SimpleQueue()
-    for c0 in range(0, n_params, chunk):
-        todo.put((c0, min(c0 + chunk, n_params)))
+    for c0 in range(c_start, c_stop, chunk):
+        todo.put((c0, min(c0 + chunk, c_stop)))
     finished: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
 
@@ -274,9 +304,9 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
                 except queue.Empty:
                     return
                 cols = propagate(traj, basis_rows(n_params, c0, c1, dtype), chunk, wanted, should_stop=stop.is_set)
-                jac[:, c0:c1] = cols[len(traj.steps)].T
+                jac[:, c0 - c_start:c1 - c_start] = cols[len(traj.steps)].T
                 for t in wanted:
-                    saved[t][:, c0:c1] = cols[t].T
+                    saved[t][:, c0 - c_start:c1 - c_start] = cols[t].T
                 finished.put(c1 - c0)
         except Cancelled:
             pass
@@ -289,17 +319,17 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
     pool = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
     done = 0
     try:
-        if progress is not None and progress(0, n_params):
+        if progress is not None and progress(0, n_cols):
             raise Cancelled("stopped before the first column")
         for th in pool:
             th.start()
-        while done < n_params:
+        while done < n_cols:
             item = finished.get()
             if isinstance(item, BaseException):
                 raise item
             done += item
-            if progress is not None and progress(done, n_params):
-                raise Cancelled(f"stopped after {done} of {n_params} columns")
+            if progress is not None and progress(done, n_cols):
+                raise Cancelled(f"stopped after {done} of {n_cols} columns")
     finally:
         stop.set()
         for th in pool:
@@ -308,13 +338,14 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
         torch.set_num_threads(threads_before)
     if not torch.isfinite(jac).all():
         raise Diverged("the Jacobian has NaN/Inf entries: the tangents blew up; lower the learning rate")
-    return JacobianResult(experiment, jac, traj.result, time.perf_counter() - start, saved)
+    return JacobianResult(experiment, jac, traj.result, time.perf_counter() - start, saved,
+                          columns if columns is not None else None, engine)
 
 
 def jacobian_vector_product(experiment: Experiment, v: torch.Tensor, theta0: torch.Tensor | None = None,
-                            trajectory: Trajectory | None = None) -> torch.Tensor:
+                            trajectory=None, engine: str | None = None) -> torch.Tensor:
     """J·v for one direction v (P,): one tangent through training, without forming J."""
-    traj = trajectory or record(experiment, theta0)
+    traj = trajectory or record(experiment, theta0, engine=engine)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the same kernels as training_jacobian uses, so J·e_j is J's column exactly
     try:
@@ -323,13 +354,20 @@ def jacobian_vector_product(experiment: Experiment, v: torch.Tensor, theta0: tor
         torch.set_num_threads(threads)
 
 
-def memory_estimate(experiment: Experiment, chunk: int | None = None) -> dict[str, int]:
+def memory_estimate(experiment: Experiment, chunk: int | None = None, engine: str | None = None) -> dict[str, int]:
     """Bytes each part needs, known before computing: J, the recorded run, tangent buffers, the SVD."""
     spec, tspec = experiment.model, experiment.train
     n, item = spec.n_params, experiment.torch_dtype.itemsize
     k = chunk or default_chunk(spec)
     b = tspec.batch_size
     n_steps = tspec.epochs * (experiment.data.n_train // max(b, 1))
+    if resolve_engine(experiment, engine) == "general":
+        per_step = n + (3 * n if tspec.optimizer == "adam" else 0) + b  # θ_t, Adam's (g, c1, c2), the batch rows
+        states = 4 if tspec.optimizer == "adam" else 3
+        # vmapped vjp of grad: about 8 activation-sized buffers per tangent and image, the input included
+        tangent = k * (states * n + 8 * b * n_activations(spec)) * item
+        return {"jacobian": n * n * item, "trajectory": n_steps * per_step * item, "tangents": tangent,
+                "svd": 5 * n * n * 8}
     hidden = sum(spec.widths)
     per_step = n + b * (sum(spec.sizes[:-1]) + len(spec.sizes) - 1 + 3 * hidden + 2 * hidden + 2 * 10)
     if tspec.optimizer == "adam":

@@ -20,6 +20,10 @@ class MLPSpec:
     init: str = "paper"
 
     @property
+    def family(self) -> str:
+        return "mlp"
+
+    @property
     def sizes(self) -> tuple[int, ...]:
         return (N_INPUTS, *self.widths, N_CLASSES)
 

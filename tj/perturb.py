@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .data import load, out_of_distribution
-from .model import forward, init_params
+from .networks import forward, init_params
 from .presets import Experiment
 from .train import evaluate, train
 

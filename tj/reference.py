@@ -6,7 +6,9 @@ import torch.nn.functional as F
 from torch.func import grad, jacfwd, jacrev, jvp, vmap
 
 from .data import load
-from .model import MLPSpec, init_params, unflatten
+from .losses import loss_value
+from .model import MLPSpec, unflatten
+from .networks import family, forward, init_params
 from .presets import Experiment
 from .train import batch_indices, learning_rates
 
@@ -28,12 +30,10 @@ def logits(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def loss(spec: MLPSpec, theta, x, y, kind: str = "cross_entropy"):
-    """Mean cross-entropy, or half the mean squared error to one-hot targets."""
-    z = logits(spec, theta, x)
-    if kind == "mse":
-        return 0.5 * ((z - F.one_hot(y, 10).to(z.dtype)) ** 2).sum() / len(y)
-    return F.cross_entropy(z, y)
+def loss(spec, theta, x, y, kind: str = "cross_entropy"):
+    """Mean cross-entropy, or half the mean squared error to one-hot targets (CNNs: their own forward)."""
+    z = logits(spec, theta, x) if family(spec) == "mlp" else forward(spec, theta, x)
+    return loss_value(z, y, kind)
 
 
 def training_function(experiment: Experiment):

@@ -125,7 +125,7 @@ def threshold_counts(sigma: np.ndarray, thresholds=(1e-3, 1e-2, 1e-1)) -> dict[f
 
 def direction_by_block(spec, v: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
     """A direction's share of ‖v‖² per parameter block, and its first-layer part as (hidden, 64) images."""
-    from .model import layout
+    from .networks import layout
 
     blocks = layout(spec)
     v = np.asarray(v, dtype=np.float64)

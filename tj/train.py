@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from .data import Dataset
-from .model import MLPSpec, forward, loss_and_grad
+from .networks import forward, loss_and_grad
 
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
@@ -76,7 +76,7 @@ class TrainResult:
         return self.diverged_at is None
 
 
-def evaluate(model: MLPSpec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def evaluate(model, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of θ on (x, y)."""
     logits = forward(model, theta, x)
     loss = torch.nn.functional.cross_entropy(logits, y).item()
@@ -106,7 +106,7 @@ class Optimizer:
             theta.sub_(lr * m_hat / ((v_hat + s.eps_root).sqrt() + s.eps))
 
 
-def train(model: MLPSpec, spec: TrainSpec, data: Dataset, theta0: torch.Tensor, seed: int = 0,
+def train(model, spec: TrainSpec, data: Dataset, theta0: torch.Tensor, seed: int = 0,
           record=None, basis: torch.Tensor | None = None) -> TrainResult:
     """Train from θ_0; `record(step, θ_t, grad, lr, optimizer, keep, idx)` sees every step after its update.
 
