@@ -356,6 +356,8 @@ def query_params(exp: Experiment, compact: bool = False) -> dict[str, str]:
         return full
     best, best_diff = None, None
     for name, p in PRESETS.items():
+        if type(p.model) is not type(exp.model):  # another network family: its fields do not compare
+            continue
         ref = _encoded(p)
         diff = {k: v for k, v in full.items() if ref[k] != v}
         if best_diff is None or len(diff) < len(best_diff):

@@ -31,6 +31,7 @@ st.altair_chart(charts.series_chart({k: np.abs(s - 1) for k, (s, _) in spectra.i
 st.altair_chart(charts.series_chart({k: s for k, (s, _) in spectra.items()}, "σ", log_y,
                                     "Singular values, by index", "singular index i"))
 st.dataframe(pd.DataFrame(bulk_table({k: s for k, (s, _) in spectra.items()}, lab.tau())), hide_index=True)
+st.caption(f"Bulk sizes with the session's {lab.bulk_rule()} (set on Spectrum), and at two fixed thresholds.")
 
 st.subheader("Bulk overlap")
 st.latex(r"\mathrm{overlap}_k(A, B) = \frac1k \sum_{i=1}^{k} \cos\phi_i \quad"
