@@ -62,12 +62,12 @@ def guide_controls():
             go_to_step(1)
         return
     st.caption(f"Step {i} of {len(guide.STEPS)}: {guide.STEPS[i - 1].part}")
-    back, end, forward = st.columns(3)
+    back, forward = st.columns(2)
     if back.button("◀ Previous", key="guide_prev", disabled=i == 1, width="stretch"):
         go_to_step(i - 1)
     if forward.button("Next ▶", key="guide_next", disabled=i == len(guide.STEPS), width="stretch"):
         go_to_step(i + 1)
-    if end.button("End", key="guide_end", width="stretch"):
+    if st.button("End the guided lecture", key="guide_end", type="tertiary"):
         go_to_step(None)
 
 

@@ -122,7 +122,7 @@ _LAYOUT_JS = r"""() => {
   const visible = el => {
     const r = el.getBoundingClientRect(), cs = getComputedStyle(el);
     const paint = [cs.fill, cs.stroke].some(c => c && c !== 'none' && !/rgba\(.*,\s*0\)$/.test(c) && c !== 'transparent');
-    return r.width > 0 && r.height > 0 && paint && parseFloat(cs.opacity || '1') > 0 &&
+    return (r.width > 0 || r.height > 0) && paint && parseFloat(cs.opacity || '1') > 0 &&
       parseFloat(cs.fillOpacity || '1') + parseFloat(cs.strokeOpacity || '1') > 0;
   };
   const colorsOf = el => { const cs = getComputedStyle(el); return [cs.fill, cs.stroke]; };
@@ -344,7 +344,7 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
         wait_idle(page, step.timeout_s)
         wait_charts(page, 0)  # whatever this button drew, drawn before the next one is pressed
     for text in step.texts:
-        page.get_by_text(text).first.wait_for(timeout=step.timeout_s * 1000)
+        page.get_by_text(text).filter(visible=True).first.wait_for(timeout=step.timeout_s * 1000)
     wait_idle(page, step.timeout_s, started=True)
 
     errors = page.locator(ERRORS).all_inner_texts()

@@ -145,7 +145,7 @@ def test_a_second_session_after_the_walk_finds_train_j_and_spectrum_computed(ser
         text = _sidebar(fresh)
         for what in ("trained", "Jacobian", "spectrum"):
             assert f"✅ {what}" in text, f"a new session's sidebar after the walk: {text!r}"
-        fresh.get_by_text("Final test loss").first.wait_for(timeout=10_000)
+        fresh.get_by_text("Final test loss").filter(visible=True).first.wait_for(timeout=10_000)
         assert fresh.get_by_text("Press Train").count() == 0
         fresh.goto(server.url + "/jacobian")
         bw.wait_idle(fresh, 60)
@@ -182,7 +182,7 @@ def test_the_sidebar_matches_the_url_right_after_train(server, browser, page):
         seed.fill("5")
         build.get_by_role("button", name="Train", exact=True).click()
         bw.wait_idle(build, 120)
-        build.get_by_text("Final test loss").first.wait_for(timeout=60_000)
+        build.get_by_text("Final test loss").filter(visible=True).first.wait_for(timeout=60_000)
         assert "seed=5" in build.url, build.url
         text = _sidebar(build)
         assert "seed 5" in text and "✅ trained" in text, f"sidebar right after Train: {text!r}"
@@ -219,7 +219,7 @@ def test_the_tau_set_on_spectrum_is_what_compare_perturb_and_why_use(server, bro
             bw.wait_idle(spectrum, 120)
             spectrum.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
             main = spectrum.locator(bw.SCROLLER)
-            main.get_by_text(text).first.wait_for(timeout=60_000)
+            main.get_by_text(text).filter(visible=True).first.wait_for(timeout=60_000)
             assert "tau=0.01" in spectrum.url, f"{title}: τ left the URL: {spectrum.url}"
     finally:
         spectrum.close()

@@ -83,14 +83,16 @@ def test_showcase_direction_is_the_bulk_direction_most_on_dead_pixels():
     from tj.model import layout
     from tj.spectrum import showcase_direction
 
-    spec = MLPSpec(widths=(4,))
+    spec = MLPSpec(widths=(8,))
     p, w1 = spec.n_params, layout(spec)[0]
     rng = np.random.default_rng(0)
     vh = np.linalg.qr(rng.normal(size=(p, p)))[0].T
     dead = np.array([0, 7])
     target = np.zeros(p)
     target[[w1.start + j * 64 + d for j in range(4) for d in dead]] = 1
-    vh[5] = target / np.linalg.norm(target)  # entirely on dead pixels (not orthogonal any more: fine here)
+    vh[5] = target / np.linalg.norm(target)  # entirely on dead pixels, over 4 of 8 units
+    vh[6] = 0
+    vh[6, w1.start + 7] = 1  # one dead pixel of one unit: all on dead pixels too, but a lone pixel to look at
     sigma = np.linspace(2, 0.1, p)
     bulk = np.zeros(p, dtype=bool)
     bulk[3:20] = True

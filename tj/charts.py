@@ -54,18 +54,20 @@ def color_scale(names) -> alt.Scale:
     return alt.Scale(domain=names, range=[c or next(spare) for c in fixed])
 
 
-def legend(names, width: int = 520) -> alt.Legend:
+def legend(names, width: int = 300) -> alt.Legend:
     """Below the chart, in as many columns as fit its width, labels never cut."""
     longest = max((len(str(n)) for n in names), default=1)
     columns = max(1, min(len(list(names)), width // (7 * longest + 40)))
-    return alt.Legend(orient="bottom", columns=columns, labelLimit=0, title=None, symbolStrokeWidth=3)
+    return alt.Legend(orient="bottom", columns=columns, labelLimit=0, title=None, symbolStrokeWidth=3,
+                      symbolOpacity=1)
 
 
-def color(field: str, names, title=None, width: int = 520) -> alt.Color:
+def color(field: str, names, title=None, width: int = 300) -> alt.Color:
     names = list(dict.fromkeys(names))
     lg = legend(names, width)
     if title:
-        lg = alt.Legend(orient="bottom", columns=lg.columns, labelLimit=0, title=title, symbolStrokeWidth=3)
+        lg = alt.Legend(orient="bottom", columns=lg.columns, labelLimit=0, title=title, symbolStrokeWidth=3,
+                        symbolOpacity=1)
     return alt.Color(f"{field}:N", scale=color_scale(names), legend=lg, sort=names)
 
 
@@ -74,8 +76,9 @@ PADDING = {"top": 14, "left": 5, "right": 5, "bottom": 5}
 
 def titled(chart, text: str, pad: bool = True, **props):
     """A title with room above it (Streamlit places the next element right on top of the chart's bounds)."""
-    if pad:
-        props["padding"] = PADDING
+    if pad:  # fit the column's width, but take the height the title, plot and legend need (Streamlit would
+        # otherwise squeeze them into the plot's height and push the title out of the top)
+        props["padding"], props["autosize"] = PADDING, alt.AutoSizeParams(type="fit-x", contains="padding")
     return chart.properties(title=alt.TitleParams(text, **TITLE), **props)
 
 
@@ -250,7 +253,9 @@ def matrix_heatmap(names, matrix, title: str, x_title: str, y_title: str, value:
     text = base.mark_text(fontSize=12).encode(
         text=alt.Text(f"{value}:Q", format=".3g"),
         color=alt.condition(f"datum['{value}'] >= {light}", alt.value("black"), alt.value("white")))
-    return titled(alt.layer(rect, text), title, width=320, height=320)
+    # band steps, not a fixed height: Streamlit takes a chart's height as the whole figure's and would push the title
+    # out of the top
+    return titled(alt.layer(rect, text), title, width=alt.Step(64), height=alt.Step(40))
 
 
 def block_heatmap(names, matrix, title: str = "‖(J − I) block‖_F") -> alt.LayerChart:
