@@ -340,16 +340,16 @@ def linearity_chart(lin) -> alt.HConcatChart:
                                           nice=False), title="ε")
     resp = titled(alt.Chart(df).mark_line(point=True).encode(
         x=epsx, y=alt.Y("value:Q", scale=alt.Scale(type="log"), title="size of the change in θ_T"),
-        color=color("curve", LINEARITY_CURVES, width=360),
+        color=color("curve", LINEARITY_CURVES, width=300),
         strokeDash=alt.StrokeDash("curve:N", legend=None, sort=list(LINEARITY_CURVES), scale=alt.Scale(
             domain=list(LINEARITY_CURVES), range=[[1, 0], [1, 0], [5, 4]])),
         tooltip=["curve:N", alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("value:Q", format=".4g")],
-    ), f"Retraining from θ_0 + ε v_{lin.index}", pad=False, width=360, height=260)
+    ), f"Retraining from θ_0 + ε v_{lin.index}", pad=False, width=300, height=240)
     loss = titled(alt.Chart(pd.DataFrame({"eps": lin.eps, "test loss": lin.test_loss})).mark_line(
         point=True, color=COLORS["test"]).encode(
         x=epsx, y=alt.Y("test loss:Q", title="test loss (nats)"),
         tooltip=[alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("test loss:Q", format=".4f")],
-    ), "Test loss after retraining", pad=False, width=300, height=260)
+    ), "Test loss after retraining", pad=False, width=240, height=240)
     return alt.hconcat(resp, loss).resolve_legend(color="independent").properties(padding=PADDING)
 
 
