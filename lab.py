@@ -4,18 +4,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 import guide
 import tj
 import tj.compare
 import tj.perturb
+import tj.precompute as recipes
 import tj.why
 from tj import defaults
 from tj.cache import ResultCache
+from tj.diskcache import DiskCache
 from tj.limits import Limits
 from tj.jacobian import block_norms, estimate_seconds, finite_difference_check
+from tj.jstore import StoreError, to_cache
 from tj.spectrum import direction_by_block
 from tj.store import BadFile, cache_path, load_cached, restore, save_cached
 from tj.store import load as load_file
@@ -164,28 +166,77 @@ def preset_name(exp: tj.Experiment) -> str:
 
 def trained(exp: tj.Experiment) -> tj.TrainResult:
     """θ_T and the per-epoch metrics (fast: no progress bar needed)."""
-    def compute():
-        data = tj.load(exp.data, exp.torch_dtype)
-        return tj.train(exp.model, exp.train, data, tj.init_params(exp.model, exp.seed, exp.torch_dtype), exp.seed)
-    return results().get_or_compute(("train", exp), compute)
+    return stored(("train", exp), lambda: recipes.trained(exp))
 
 
 def estimates(exp: tj.Experiment) -> dict[str, float]:
     """Seconds for training, J and SVD on this server, from a short timed probe."""
-    return results().get_or_compute(("estimate", exp), lambda: estimate_seconds(exp))
+    return stored(("estimate", exp), lambda: estimate_seconds(exp))
+
+
+def disk() -> DiskCache | None:
+    """The folder of stored results (TJ_CACHE_DIR; `python -m tj precompute` fills it), or None."""
+    folder = limits().cache_dir
+    return DiskCache(folder) if folder else None
+
+
+class _NotStored(Exception):
+    pass
+
+
+def _load(key):
+    """Read a stored result into the shared memory cache (once, whichever session asks first); None if absent."""
+    store = disk()
+    if store is None or key[0] in ("jacobian", "spectrum") or not store.has(key):
+        return None
+
+    def read():
+        value = store.get(key)
+        if value is None:
+            raise _NotStored
+        return value
+    try:
+        return results().get_or_compute(key, read)
+    except _NotStored:
+        return None
+
+
+def stored(key, compute):
+    """The memory cache, else the disk store, else compute (once across sessions) and store it on disk too."""
+    found = results().peek(key)
+    if found is not None:
+        return found
+    found = _load(key)
+    if found is not None:
+        return found
+
+    def compute_and_store():
+        value = compute()
+        store = disk()
+        if store is not None:
+            try:
+                store.put(key, value)
+            except (OSError, TypeError):  # a read-only or full disk must not cost the user the result
+                pass
+        return value
+    return results().get_or_compute(key, compute_and_store)
 
 
 def have(kind: str, exp: tj.Experiment, *extra):
-    """A cached result (memory, or for J and its spectrum the disk cache) or None; never computes."""
+    """A cached result (memory, or the disk store) or None; never computes."""
     found = results().peek((kind, exp, *extra))
     if found is None and kind in ("jacobian", "spectrum") and not extra and _from_disk(exp):
         found = results().peek((kind, exp))
+    if found is None:
+        found = _load((kind, exp, *extra))
     return found
 
 
 def cached(key, compute, label: str, unit: str = "steps"):
-    """get_or_compute with a live progress bar: compute(progress) reports (done, total)."""
+    """stored() with a live progress bar: compute(progress) reports (done, total)."""
     value = results().peek(key)
+    if value is None:
+        value = _load(key)
     if value is not None:
         return value
     if results().is_computing(key):
@@ -201,7 +252,7 @@ def cached(key, compute, label: str, unit: str = "steps"):
         return False
 
     try:
-        return results().get_or_compute(key, lambda: compute(progress))
+        return stored(key, lambda: compute(progress))
     finally:
         bar.empty()
 
@@ -215,7 +266,7 @@ def _from_disk(exp: tj.Experiment) -> bool:
     if not folder:
         return False
     path = cache_path(folder, exp)
-    if not path.exists():
+    if not path.exists() and not _from_store(folder, exp):
         return False
     stamp = (path, path.stat().st_mtime_ns)
     if stamp in _UNUSABLE:
@@ -227,6 +278,17 @@ def _from_disk(exp: tj.Experiment) -> bool:
     results().put(("jacobian", exp), found[0])
     results().put(("spectrum", exp), found[1])
     return True
+
+
+def _from_store(folder, exp: tj.Experiment) -> bool:
+    """A finished J store of this experiment in the cache folder (`python -m tj jacobian --store`) becomes its .npz."""
+    if not any(Path(folder).glob("*.zarr")):
+        return False
+    with st.spinner("Found a finished Jacobian store of this experiment in the cache folder: computing its SVD once…"):
+        try:
+            return to_cache(folder, exp) is not None
+        except (OSError, StoreError):
+            return False
 
 
 def jacobian(exp: tj.Experiment) -> tj.JacobianResult:
@@ -274,11 +336,7 @@ def bulk_of(exp: tj.Experiment, label: str):
 
     refuse_if_over_limits(exp)
 
-    def compute(progress):
-        res = tj.training_jacobian(exp, progress=progress)
-        spec = tj.spectrum(res.jacobian, res.theta0, res.theta_final)
-        return spec.singular_values, spec.Vh.astype("float32")
-    return cached(("bulk", exp), compute, f"{label}: J and its SVD", "columns")
+    return cached(("bulk", exp), lambda p: recipes.bulk_of(exp, p), f"{label}: J and its SVD", "columns")
 
 
 def comparison(exp: tj.Experiment, n_seeds: int) -> dict:
@@ -290,30 +348,25 @@ def comparison(exp: tj.Experiment, n_seeds: int) -> dict:
 def overlap_sweeps(exp: tj.Experiment, n_seeds: int, ks: tuple) -> dict:
     """Bulk overlap of main with each variant over k: SVDs up to (P/2)², so held in the cache, not redone per rerun."""
     spectra = comparison(exp, n_seeds)
-    return results().get_or_compute(("sweeps", exp, n_seeds, ks), lambda: {
-        f"main vs {name}": tj.compare.overlap_sweep(spectra["main"], spectra[name], ks)
-        for name in spectra if name != "main"})
+    return stored(("sweeps", exp, n_seeds, ks), lambda: recipes.sweeps(spectra, ks))
 
 
 def overlap_matrix(exp: tj.Experiment, n_seeds: int, k: int):
     spectra = comparison(exp, n_seeds)
-    return results().get_or_compute(("overlap matrix", exp, n_seeds, k),
-                                    lambda: tj.compare.overlap_matrix(spectra, k))
+    return stored(("overlap matrix", exp, n_seeds, k), lambda: tj.compare.overlap_matrix(spectra, k))
 
 
 def null_space_overlap(exp: tj.Experiment, which: str, ks: tuple) -> list[float]:
     """Overlap of the parameter-function Jacobian's k-dimensional null space with the rank-k bulk, over k."""
     fj, main = function_jacobian(exp, which), comparison(exp, 0)["main"]
-    return results().get_or_compute(("null overlap", exp, which, ks), lambda: [
-        tj.compare.mean_principal_cosine(fj.null_space(k), tj.compare.bulk_basis(*main, k)) for k in ks])
+    return stored(("null overlap", exp, which, ks), lambda: recipes.null_overlaps(fj, main, ks))
 
 
 def function_jacobian(exp: tj.Experiment, which: str):
     """The parameter-function Jacobian at θ_0 on an input set, decomposed."""
     def compute(progress):
         progress(0, 1)
-        out = tj.compare.function_jacobian(exp.model, tj.init_params(exp.model, exp.seed),
-                                           tj.compare.inputs_for(exp, which))
+        out = recipes.function_jacobian(exp, which)
         progress(1, 1)
         return out
     return cached(("fjac", exp, which), compute, f"parameter-function Jacobian on {which} inputs", "parts")
@@ -323,6 +376,18 @@ def output_effect(exp: tj.Experiment, alpha: float):
     res, spec = jacobian(exp), spectrum(exp)
     return cached(("kl", exp, alpha), lambda p: tj.perturb.output_effect(exp, res.theta_final, spec.Vh, alpha, p),
                   "output change along every v_i", "input sets")
+
+
+def bulk_direction(exp: tj.Experiment) -> tj.perturb.BulkDirection:
+    """Perturb's default: σ closest to 1 outside the exactly untouched subspace."""
+    spec = spectrum(exp)
+    return stored(("bulk direction", exp), lambda: recipes.bulk_direction(exp, spec))
+
+
+def spread(exp: tj.Experiment) -> tj.perturb.Spread:
+    spec = spectrum(exp)
+    return cached(("spread", exp), lambda p: recipes.spread(exp, spec, p),
+                  "retraining along several bulk directions", "retrainings")
 
 
 def linearity(exp: tj.Experiment, index: int, eps: tuple):
@@ -339,7 +404,7 @@ def subspace(exp: tj.Experiment, ks: tuple):
 
 def evolution_steps(exp: tj.Experiment) -> tuple[int, ...]:
     """Checkpoints for the spectrum through training: every epoch, or 4 epochs for big nets (P² bytes each)."""
-    return tj.why.epoch_checkpoints(exp, None if exp.model.n_params <= 2_000 else 4)
+    return recipes.evolution_steps(exp)
 
 
 def evolution(exp: tj.Experiment):
@@ -355,13 +420,7 @@ def exact_check(exp: tj.Experiment):
     exp64 = exp.replace(dtype="float64")
     refuse_if_over_limits(exp64)
 
-    def compute(progress):
-        res = tj.training_jacobian(exp64, progress=progress)
-        spec = tj.spectrum(res.jacobian, res.theta0, res.theta_final)
-        pred = tj.why.untouched_for(exp64)
-        exact = np.abs(spec.singular_values - 1) < 1e-9
-        return pred, spec.singular_values, spec.Vh[exact]
-    return cached(("exact", exp64), compute, "float64 J for the exact count", "columns")
+    return cached(("exact", exp64), lambda p: recipes.exact_check(exp64, p), "float64 J for the exact count", "columns")
 
 
 def gd_prediction(exp: tj.Experiment, segments: int):
@@ -378,12 +437,12 @@ def gd_seconds(exp: tj.Experiment, segments: int) -> float:
 
 def fd_check(exp: tj.Experiment, seed: int):
     res = jacobian(exp)
-    return results().get_or_compute(("fd", exp, seed), lambda: finite_difference_check(exp, res.jacobian, seed=seed))
+    return stored(("fd", exp, seed), lambda: finite_difference_check(exp, res.jacobian, seed=seed))
 
 
 def structure(exp: tj.Experiment):
     res = jacobian(exp)
-    return results().get_or_compute(("blocks", exp), lambda: block_norms(exp.model, res.jacobian))
+    return stored(("blocks", exp), lambda: block_norms(exp.model, res.jacobian))
 
 
 def direction(exp: tj.Experiment, index: int):

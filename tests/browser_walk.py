@@ -405,3 +405,19 @@ def walk(shots: Path | None, steps: list[Step] = STEPS, guided: bool = True) -> 
     finally:
         server.stop()
         print(f"streamlit log: {server.log_path}", file=sys.stderr)
+
+
+# The walk on a server whose TJ_CACHE_DIR holds `python -m tj precompute` output: every page shows its results
+# with no compute button left to press, except the ones whose defaults are cheap buttons (Train, the FD check).
+STORED_WALK: list[Step] = [
+    Step("Build an MLP", click="Train", texts=("Final test loss",), min_charts=3, name="build"),
+    Step("Training Jacobian", click="Check J·v against finite differences", texts=("computed in", "relative error"),
+         min_charts=1, name="jacobian"),
+    Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, name="spectrum"),
+    Step("Compare", min_charts=6, texts=("Spectra side by side", "Bulk overlap", "directions are exactly null"),
+         name="compare"),
+    Step("Perturb", min_charts=4, texts=("Median over each region", "closest to σ = 1 outside the untouched",
+                                         "Test loss without the nudge"), name="perturb"),
+    Step("Why a bulk?", min_charts=4, texts=("Region counts by checkpoint", "Share of the predicted subspace"),
+         check=predicted_equals_measured, name="why"),
+]

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import tj
+import tj.store
 from tj.cluster import block_task, compute
 from tj.jstore import StoreError, create_or_open, open_store
 
@@ -24,7 +26,7 @@ LECTURE = tj.preset("lecture")  # P = 1,210: 5 blocks of 256 columns (the last 1
 def client():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}) as cluster, Client(cluster) as c:
         yield c
 
@@ -126,3 +128,150 @@ def test_losing_a_worker_mid_run_still_completes_with_the_same_J(client, referen
     assert store.finished and store.verify() == []
     assert victim not in client.run(os.getpid).values()  # the nanny started a new worker process
     assert np.array_equal(store.read(), reference)
+
+
+# The command line, run as a user would: a slower variant of the lecture preset (500 steps, 19 blocks of 64
+# columns on 2 workers, about 0.3 s each on a quiet machine), so that interruptions land mid-run.
+SLOW = LECTURE.replace(**{"train.epochs": 20})
+
+
+def cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "tj", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+
+
+def wait_for_blocks(path: Path, at_least: int, proc, timeout=300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (path / "checksums").exists() and open_store(path).complete().sum() >= at_least:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {at_least} blocks after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def slow_reference():
+    return tj.training_jacobian(SLOW).jacobian.numpy()
+
+
+def test_interrupted_cli_resumes_with_only_the_missing_blocks(tmp_path, slow_reference):
+    config = tmp_path / "slow.json"
+    config.write_text(SLOW.to_json())
+    path = tmp_path / "J.zarr"
+    args = ("jacobian", "--config", str(config), "--store", str(path), "--workers", "2", "--block", "64")
+    first = cli(*args)
+    wait_for_blocks(path, 2, first)
+    first.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop that keeps the finished blocks
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 130 and "kept" in err and "Traceback" not in err, err
+    kept = int(open_store(path).complete().sum())
+    assert 2 <= kept < 19
+
+    second = cli(*args)
+    wait_for_blocks(path, kept + 2, second)
+    os.killpg(second.pid, signal.SIGKILL)  # no clean stop at all: the CLI and its workers die mid-write
+    second.communicate(timeout=60)
+    store = open_store(path)
+    todo, _ = store.missing()
+    assert 0 < len(todo) < 19 - kept
+
+    third = cli(*args)
+    out, err = third.communicate(timeout=600)
+    assert third.returncode == 0, err
+    assert f"computed {len(todo)} missing blocks" in out and f"{19 - len(todo)} were already complete" in out
+    assert "blocks" in err and "columns" in err and "elapsed" in err  # progress on stderr
+    assert np.array_equal(open_store(path).read(), slow_reference)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_real_cluster_on_localhost(tmp_path, lecture_store, reference):
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        worker = [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1",
+                  "--dashboard-address", ":0"]
+        procs += [subprocess.Popen(worker, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True) for _ in range(2)]
+        from distributed import Client
+
+        with Client(address, timeout="60s") as c:
+            c.wait_for_workers(2, timeout=120)
+            path = tmp_path / "J.zarr"
+            run = subprocess.run([sys.executable, "-m", "tj", "jacobian", "--preset", "lecture", "--store", str(path),
+                                  "--scheduler", address], cwd=ROOT, capture_output=True, text=True, timeout=600)
+            assert run.returncode == 0, run.stderr
+            assert f"on {address}" in run.stdout and "computed 5 missing blocks" in run.stdout
+            assert np.array_equal(open_store(path).read(), reference)
+            assert np.array_equal(open_store(path).read(), open_store(lecture_store[0]).read())
+            meta = c.submit(block_task, str(path), 0, pure=False).result()  # rewrites block 0: same bits
+            assert meta["torch_threads"] == 1 and meta["omp_threads"] == "1"
+            assert open_store(path).verify() == []
+    finally:
+        for p in procs[::-1]:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=60)
+
+
+def test_lenet5_block_through_the_cluster_equals_the_general_engine(client, tmp_path):
+    # LeNet-5 itself (P = 61,706) on a shortened run, 2 SGD steps on 400 MNIST images: the authors' 900-step
+    # recipe costs tens of seconds per column on one core (scripts/measure_cluster.py measures and projects it).
+    exp = tj.preset("lenet5").replace(**{"data.n_train": 400, "train.epochs": 1})
+    store = create_or_open(tmp_path / "J.zarr", exp, 256, 64, "general")
+    meta = client.submit(block_task, store.path, 0, pure=False).result()  # conv1, its biases, part of conv2
+    assert meta["columns"] == (0, 256) and meta["torch_threads"] == 1
+    torch.set_num_threads(1)  # record the run with the workers' thread count: oneDNN's convolutions round by it
+    direct = tj.training_jacobian(exp, engine="general", columns=(0, 256)).jacobian.numpy()
+    got = store.read_block(0)
+    assert got.shape == (61706, 256) and np.abs(got - np.eye(61706, 256, dtype=np.float32)).max() > 1e-3
+    assert np.array_equal(got, direct)
+
+
+def test_spectrum_from_a_store_and_its_refusals(lecture_store, reference, tmp_path, capsys):
+    from tj.__main__ import main
+
+    path = str(lecture_store[0])
+    assert main(["spectrum", "--store", path, "--out", str(tmp_path / "S.npz")]) == 0
+    assert "sigma_1" in capsys.readouterr().out
+    saved = tj.store.load(tmp_path / "S.npz")
+    assert saved.experiment == LECTURE and np.array_equal(saved.jacobian, reference)
+    exact = np.linalg.svd(reference.astype(np.float64), compute_uv=False)
+    assert np.allclose(saved.singular_values, exact, rtol=1e-4, atol=1e-5 * exact[0])
+    tj.store.restore(saved)  # θ_T in the file is what this code trains: the app accepts it
+    bad = [["spectrum", "--store", path, "--out", str(tmp_path / "T.npz"), "--memory-gb", "0.01"],
+           ["spectrum", "--store", str(tmp_path / "none.zarr"), "--out", str(tmp_path / "T.npz")],
+           ["jacobian", "--preset", "lecture", "--store", path, "--workers", "0"],
+           ["jacobian", "--preset", "lecture", "--store", str(tmp_path / "new.zarr"), "--block", "100"],
+           ["jacobian", "--preset", "lecture", "--workers", "2", "--out", str(tmp_path / "J.npz")],
+           ["jacobian", "--preset", "paper", "--store", path]]
+    for args in bad:
+        assert main(args) != 0
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, args
+        if args[-1] == "0.01":
+            assert "GB" in err and "python -m tj spectrum --store" in err
+    assert not (tmp_path / "T.npz").exists() and not (tmp_path / "new.zarr").exists()
+    r = subprocess.run([sys.executable, "-m", "tj", "jacobian", "--store", path, "--workers", "2", "--scheduler",
+                        "tcp://x:1"], cwd=ROOT, capture_output=True, text=True, timeout=120)  # argparse's own exit
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_app_loads_a_finished_store_from_its_cache_folder(lecture_store, reference, tmp_path, monkeypatch):
+    shutil.copytree(lecture_store[0], tmp_path / "lecture.zarr")
+    monkeypatch.setenv("TJ_CACHE_DIR", str(tmp_path))
+    import lab
+
+    assert not lab._from_disk(LECTURE.replace(seed=3))  # no store of that experiment: nothing found
+    assert lab._from_disk(LECTURE)
+    assert np.array_equal(lab.results().peek(("jacobian", LECTURE)).jacobian.numpy(), reference)
+    assert tj.store.cache_path(tmp_path, LECTURE).exists()  # the SVD was done once, then cached as usual

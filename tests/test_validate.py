@@ -311,11 +311,15 @@ def test_one_mistake_per_field_all_reported():
 
 
 def test_presets_and_form_strings_are_valid():
+    cluster = Limits(max_params=10**6, max_jacobian_bytes=10**12)  # lenet5's dense J needs a cluster
     for name, exp in tj.PRESETS.items():
-        v = validate(exp)
+        limits = cluster if name == "lenet5" else None
+        v = validate(exp, limits)
         assert v.ok, (name, v.errors)
         assert v.experiment == exp
-        assert validate({}, base=exp).experiment == exp
+        assert validate({}, limits, base=exp).experiment == exp
+    refused = validate(tj.preset("lenet5"))
+    assert not refused.ok and "167.5 GB" in refused.message and "cluster" in refused.message
     v = validate({"widths": "32, 16", "lr": "0.05", "epochs": "10", "batch_size": "32.0", "seed": "3",
                   "activation": " ReLU ", "shuffle": "yes", "dtype": "float64"})
     assert v.ok, v.errors
@@ -362,8 +366,9 @@ def test_validate_computes_nothing_heavy(monkeypatch):
 def test_query_params_are_short_and_compact_names_the_preset():
     for name, exp in tj.PRESETS.items():
         assert query_params(exp, compact=True) == {"preset": name}
-        assert from_query_params({"preset": name}).experiment == exp
-        assert from_query_params(query_params(exp)).experiment == exp
+        big = Limits(max_params=10**6, max_jacobian_bytes=10**12) if name == "lenet5" else None
+        assert from_query_params({"preset": name}, limits=big).experiment == exp
+        assert from_query_params(query_params(exp), limits=big).experiment == exp
     e = tj.preset("paper").replace(**{"train.lr": 0.05, "seed": 7})
     assert query_params(e, compact=True) == {"preset": "paper", "lr": "0.05", "seed": "7"}
     assert query_params(tj.preset("lecture").replace(**{"model.widths": ()}))["w"] == "none"

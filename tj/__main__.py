@@ -208,8 +208,7 @@ def _jacobian_on_cluster(args):
 
 
 def _spectrum_from_store(args, path, out):
-    from .jacobian import JacobianResult, record
-    from .jstore import open_store
+    from .jstore import as_result, open_store
     from .spectrum import spectrum
     from .store import save, save_cached
 
@@ -219,9 +218,7 @@ def _spectrum_from_store(args, path, out):
     _check_fits(exp, args, f"run `python -m tj spectrum --store {path} --out {out.name}` on a node with more "
                            f"memory, or read it lazily for top-k work (tj.jstore.open_store(path).operator())")
     start = time.perf_counter()
-    jac = torch.from_numpy(store.read())
-    run = record(exp).result
-    res = JacobianResult(exp, jac, run, time.perf_counter() - start)
+    res = as_result(store)
     spec = spectrum(res.jacobian, res.theta0, res.theta_final)
     save(out, res, spec)
     cached = save_cached(args.cache_dir, res, spec)
@@ -232,15 +229,50 @@ def cmd_spectrum(args):
     _spectrum_from_store(args, args.store, args.out)
 
 
+def _bar(label):
+    start = time.perf_counter()
+
+    def show(done, total):
+        elapsed = time.perf_counter() - start
+        left = f"~{elapsed / done * (total - done):.0f} s left" if done else ""
+        filled = int(30 * done / max(total, 1))
+        sys.stderr.write(f"\r  {'#' * filled}{'.' * (30 - filled)} {done:,}/{total:,}  {elapsed:6.1f} s  {left}   ")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+        return False
+    return show
+
+
+def cmd_precompute(args):
+    from .limits import Limits
+    from .precompute import precompute
+
+    if not args.cache_dir:
+        raise ValueError("give --cache-dir DIR (or set TJ_CACHE_DIR): the folder the app will read")
+    exp = _experiment(args)
+    print(f"precomputing every page of the {args.preset} preset (P = {exp.model.n_params:,}) into {args.cache_dir}",
+          flush=True)
+    report = precompute(exp, args.cache_dir, Limits.from_env(), say=lambda s: print(s, flush=True), bar=_bar)
+    for label, what in report.items():
+        print(f"  {label}: {what}")
+    size = sum(f.stat().st_size for f in Path(args.cache_dir).glob("tj-*.npz"))
+    print(f"store: {size / 1e6:,.0f} MB in {args.cache_dir}")
+
+
 def main(argv=None) -> int:
     parser = _Parser(prog="python -m tj", description="Training Jacobian Lab: compute and inspect J = dθ_T/dθ_0.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     lay = sub.add_parser("layout", help="print the flat parameter layout: name shape start stop")
     trn = sub.add_parser("train", help="train a preset; print the final test loss, accuracy and wall time")
     jac = sub.add_parser("jacobian", help="train, compute J and its SVD, save them as .npz")
+    pre = sub.add_parser("precompute", help="compute and store everything the pages show by default (TJ_CACHE_DIR)")
     for p in (lay, trn, jac):
         p.add_argument("--preset", default="paper")
-    for p in (trn, jac):
+    pre.add_argument("--preset", default="paper")
+    pre.add_argument("--cache-dir", default=os.environ.get("TJ_CACHE_DIR"),
+                     help="the folder the app reads with TJ_CACHE_DIR (default: $TJ_CACHE_DIR)")
+    for p in (trn, jac, pre):
         p.add_argument("--seed", type=int)
         p.add_argument("--dtype", choices=("float32", "float64"))
     jac.add_argument("--engine", choices=("fast", "general"),
@@ -272,7 +304,7 @@ def main(argv=None) -> int:
 
     try:
         {"layout": cmd_layout, "train": cmd_train, "jacobian": cmd_jacobian,
-         "spectrum": cmd_spectrum}[args.command](args)
+         "spectrum": cmd_spectrum, "precompute": cmd_precompute}[args.command](args)
     except Interrupted as err:
         print(err, file=sys.stderr)
         return 130
@@ -280,7 +312,7 @@ def main(argv=None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # one clear line instead of a traceback
-        print(f"error: {err}", file=sys.stderr)
+        print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line, whatever the library says
         return 1
     return 0
 

@@ -1,4 +1,4 @@
-"""Benchmark: `python -m tj.bench [--quick] [--json FILE]`.
+"""Benchmark: `python -m tj.bench [--quick] [--general] [--json FILE]`.
 
 Side by side in one process: the Jacobian engine against the straightforward torch.func reference
 (vmap(jvp(grad)) over the whole training loop; on a column subset, extrapolated to all P columns and
@@ -9,6 +9,11 @@ replay counts 2·m·n·k — per layer the forward tangent [a, 1]·Ṗ and the p
 [a, 1]ᵀ·ġ (2·B·(n_in + 1)·n_out each), and for layers after the first ȧ·Wᵀ, ȧᵀ·g, ġ·W and g·Ẇ (B·n_in·n_out
 each). Elementwise work is not counted. Peak memory is the process's high-water mark (VmHWM), reset
 before each measured pipeline, so it includes the Python/torch baseline.
+
+`--general` (alone, or after the rest) times the general torch.func engine: seconds per tangent column, in
+units of one training run of the same preset, on a column subset extrapolated to all P columns (labelled
+so): the paper MLP on both engines side by side (the target: general ≤ 3× fast), the small CNN preset in
+full, and LeNet-5 on a few columns (its dense J is out of reach here).
 """
 from __future__ import annotations
 
@@ -21,8 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .jacobian import estimate_flops, training_jacobian
+from .data import load
+from .jacobian import estimate_flops, record, training_jacobian
+from .networks import init_params
 from .presets import preset
+from .train import train
 from .reference import reference_columns
 from .spectrum import spectrum, svd
 
@@ -83,6 +91,48 @@ def pipeline(name: str, dtype: str, reference_cols: int) -> dict:
     }
 
 
+GENERAL_RUNS = (("paper", "fast", 512, None), ("paper", "general", 512, None), ("cnn", "general", None, None),
+                ("lenet5", "general", 8, 4))
+
+
+def engine_columns(name: str, engine: str, columns: int | None, chunk: int | None) -> dict:
+    """Seconds per tangent column of one engine (recording excluded), and in units of one training run."""
+    exp = preset(name)
+    data = load(exp.data, exp.torch_dtype)
+    theta0 = init_params(exp.model, exp.seed, exp.torch_dtype)
+    start = time.perf_counter()
+    train(exp.model, exp.train, data, theta0, exp.seed)
+    train_s = time.perf_counter() - start
+    traj = record(exp, engine=engine)
+    n = exp.model.n_params
+    cols = min(columns or n, n)
+    start = time.perf_counter()
+    training_jacobian(exp, engine=engine, columns=(0, cols), trajectory=traj, chunk=chunk)
+    j_s = time.perf_counter() - start
+    per_col = j_s / cols
+    return {"preset": name, "engine": engine, "P": n, "columns": cols, "extrapolated": cols < n,
+            "train_s": train_s, "subset_s": j_s, "per_column_s": per_col, "per_column_in_training_runs": per_col / train_s,
+            "jacobian_s_extrapolated": per_col * n}
+
+
+def general_engine() -> dict:
+    """The general engine's figures: per-column costs and the paper MLP's general/fast ratio."""
+    rows = []
+    print(f"{'preset':8} {'engine':8} {'P':>7} {'columns':>12} {'train s':>8} {'s/column':>9} {'(train runs)':>12} "
+          f"{'J s':>12}")
+    for name, engine, cols, chunk in GENERAL_RUNS:
+        r = engine_columns(name, engine, cols, chunk)
+        rows.append(r)
+        label = f"{r['columns']:,} (subset)" if r["extrapolated"] else f"{r['columns']:,} (all)"
+        j = f"{r['jacobian_s_extrapolated']:.0f}" + (" (extrap.)" if r["extrapolated"] else "")
+        print(f"{name:8} {engine:8} {r['P']:>7,} {label:>12} {r['train_s']:8.1f} {r['per_column_s']:9.4f} "
+              f"{r['per_column_in_training_runs']:12.3f} {j:>12}", flush=True)
+    fast, gen = rows[0], rows[1]
+    ratio = gen["per_column_s"] / fast["per_column_s"]
+    print(f"paper MLP: general engine / fast engine per column = {ratio:.2f}× (target ≤ 3×)")
+    return {"rows": rows, "paper_general_over_fast": ratio}
+
+
 def svd_routes(name: str = "paper") -> dict:
     """The SVD routes we tried on the float32 J: time, peak memory, and σ accuracy against float64 gesdd."""
     jac = training_jacobian(preset(name)).jacobian
@@ -113,8 +163,16 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tj.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="lecture preset only")
     parser.add_argument("--no-svd-routes", action="store_true", help="skip the SVD route comparison")
+    parser.add_argument("--general", action="store_true", help="only the general engine's figures (see above)")
     parser.add_argument("--json", default="docs/bench.json", help="where to write the figures (default docs/bench.json)")
     args = parser.parse_args(argv)
+    if args.general:
+        path = Path(args.json)
+        report = json.loads(path.read_text()) if path.exists() else {}
+        report["general_engine"] = general_engine()
+        path.write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json}")
+        return
     report = {"machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "torch": torch.__version__,
                           "matmul_peak_gflops_f32": matmul_peak(torch.float32),

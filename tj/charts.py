@@ -204,13 +204,22 @@ def curves_chart(metrics) -> alt.HConcatChart:
     return alt.hconcat(one("loss", "cross-entropy (nats)"), one("accuracy", "accuracy")).properties(padding=PADDING)
 
 
-def _image_grid(images, titles, columns: int, size: int, color_enc, title: str = "", extra=None) -> alt.FacetChart:
-    """8×8 images (n, 64) as small heatmaps, one panel per image keyed by its position (titles may repeat)."""
-    images = np.asarray(images, dtype=np.float64).reshape(len(images), 8, 8)
+def _square(images) -> tuple[np.ndarray, int]:
+    """(n, side, side) float64 from (n, side²) or (n, side, side)."""
+    images = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    side = int(round(images.shape[1] ** 0.5))
+    if side * side != images.shape[1]:
+        raise ValueError(f"images of {images.shape[1]} pixels are not square")
+    return images.reshape(len(images), side, side), side
+
+
+def _image_grid(images, titles, columns: int, size: int, color_enc, title: str = "") -> alt.FacetChart:
+    """Square images (n, side²) as small heatmaps, one panel per image keyed by its position (titles may repeat)."""
+    images, side = _square(images)
     titles = [str(t) for t in titles]
-    rows, cols = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    rows, cols = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
     df = pd.concat([pd.DataFrame({"row": rows.ravel(), "col": cols.ravel(), "value": img.ravel(),
-                                  "pixel": (rows * 8 + cols).ravel(), "title": t, "n": i})
+                                  "pixel": (rows * side + cols).ravel(), "title": t, "n": i})
                     for i, (img, t) in enumerate(zip(images, titles))])
     header = alt.Header(labelExpr=f"{json.dumps(titles)}[datum.value]", labelLimit=0, labelFontSize=11,
                         title=title or None, titleFontSize=14, titleAnchor="start", titlePadding=8)
@@ -223,13 +232,15 @@ def _image_grid(images, titles, columns: int, size: int, color_enc, title: str =
 
 
 def digits_chart(images, titles, columns: int = 10, size: int = 56) -> alt.FacetChart:
-    """8×8 images (n, 64) in [0, 1] as small heatmaps with a title each (white 0, black 1)."""
+    """Square images (n, side²) in [0, 1] (8×8 digits, 28×28 MNIST) as small heatmaps with a title each (white 0,
+    black 1)."""
     enc = alt.Color("value:Q", scale=alt.Scale(scheme="greys", domain=[0, 1]), legend=None)
     return _image_grid(images, titles, columns, size, enc)
 
 
 def signed_images_chart(images, titles, columns: int = 8, size: int = 40, title: str = "") -> alt.FacetChart:
-    """8×8 signed images (n, 64), e.g. a direction's first-layer weights per hidden unit, on a diverging scale."""
+    """Square signed images (n, side²), e.g. a direction's first-layer weights per hidden unit (8×8) or a conv
+    kernel per channel (k×k), on a diverging scale."""
     lim = float(np.abs(np.asarray(images, dtype=np.float64)).max()) or 1.0
     enc = alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[-lim, lim], reverse=True),
                     legend=alt.Legend(orient="bottom", title="weight", gradientLength=240, format=".2g"))

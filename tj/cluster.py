@@ -93,8 +93,8 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
         with client:
             yield client
         return
-    workers = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    workers = workers or len(os.sched_getaffinity(0))
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env=SINGLE_THREAD_ENV) as cluster, Client(cluster) as client:
         yield client
 
@@ -139,8 +139,12 @@ def _run(store: JStore, todo, corrupt, already, client, progress, start) -> RunR
         finished = int(store.complete().sum())
         raise Interrupted(f"stopped: {finished} of {store.n_blocks} blocks are complete and kept in {store.path}; "
                           f"rerun the same command to compute the rest") from None
-    except BaseException:
+    except BaseException as err:
         client.cancel(futures)
+        if "deserializ" in str(err) or isinstance(err, ModuleNotFoundError):
+            raise RuntimeError("the scheduler or a worker cannot load tj's tasks: start `dask scheduler` and "
+                               "`dask worker` with this repository on PYTHONPATH and the same requirements.txt "
+                               f"({' '.join(str(err).split()[:8])} …)") from None
         raise
     return RunReport(store.path, store.n_blocks, len(todo), len(corrupt), already, time.perf_counter() - start,
                      n_workers, tuple(sorted(metas, key=lambda m: m["block"])))

@@ -1,6 +1,7 @@
 """Comparing bulks: variants of an experiment, principal angles, the random baseline, the parameter-function Jacobian."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -9,8 +10,9 @@ import torch
 from torch.func import jacrev
 
 from .data import load
-from .model import MLPSpec, unflatten
-from .presets import Experiment
+from .model import unflatten
+from .networks import family, forward
+from .presets import Experiment, preset
 from .reference import ACTIVATION_FNS
 
 
@@ -24,15 +26,30 @@ def variants(exp: Experiment, n_seeds: int = 2) -> dict[str, Experiment]:
 
 
 def switches(exp: Experiment) -> dict[str, Experiment]:
-    """Optimizer and architecture variants of an experiment (same seed): does the bulk survive them?"""
-    width = exp.model.widths[0] if exp.model.widths else 16
-    return {
+    """Optimizer and architecture variants of an experiment (same seed): does the bulk survive them?
+
+    On the digits the other family comes last: the class CNN for an MLP, the lecture MLP for a CNN."""
+    common = {
         "momentum 0": exp.replace(**{"train.momentum": 0.0}),
         "Adam (lr 3e-3)": exp.replace(**{"train.optimizer": "adam", "train.lr": 3e-3}),
-        f"width {2 * width}": exp.replace(**{"model.widths": (2 * width, *exp.model.widths[1:])}),
-        "one more hidden layer": exp.replace(**{"model.widths": (*exp.model.widths, width)}),
-        "half the training set": exp.replace(**{"data.n_train": exp.data.n_train // 2}),
     }
+    if family(exp.model) == "cnn":
+        m = exp.model
+        other = {"MLP 64→16→10 (lecture), same digits": exp.replace(model=preset("lecture").model)} \
+            if exp.data.dataset == "digits" else {}
+        arch = {
+            "twice the channels": exp.replace(model=dataclasses.replace(
+                m, convs=tuple(dataclasses.replace(c, channels=2 * c.channels) for c in m.convs))),
+            "one more dense layer": exp.replace(model=dataclasses.replace(m, dense=(*m.dense, 16))),
+        }
+    else:
+        width = exp.model.widths[0] if exp.model.widths else 16
+        other = {"CNN 4@3×3 (class preset), same digits": exp.replace(model=preset("cnn").model)}
+        arch = {
+            f"width {2 * width}": exp.replace(**{"model.widths": (2 * width, *exp.model.widths[1:])}),
+            "one more hidden layer": exp.replace(**{"model.widths": (*exp.model.widths, width)}),
+        }
+    return {**common, **arch, "half the training set": exp.replace(**{"data.n_train": exp.data.n_train // 2}), **other}
 
 
 def bulk_basis(sigma: np.ndarray, vh: np.ndarray, k: int) -> np.ndarray:
@@ -110,7 +127,10 @@ def default_ks(p: int, n: int = 12) -> list[int]:
     return sorted({int(round(k)) for k in np.geomspace(max(2, p // 50), 0.9 * p, n)})
 
 
-def _log_softmax_outputs(spec: MLPSpec, x: torch.Tensor):
+def _log_softmax_outputs(spec, x: torch.Tensor):
+    if family(spec) == "cnn":
+        return lambda theta: torch.log_softmax(forward(spec, theta, x), dim=1).reshape(-1)
+
     def f(theta):
         a = x
         layers = unflatten(spec, theta)
@@ -135,7 +155,7 @@ class FunctionJacobian:
         return self.vectors[:k]
 
 
-def function_jacobian(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor, batch: int = 64) -> FunctionJacobian:
+def function_jacobian(spec, theta: torch.Tensor, x: torch.Tensor, batch: int = 64) -> FunctionJacobian:
     """The parameter-function Jacobian on inputs x, through its Gram matrix JᵀJ accumulated in batches (float64)."""
     theta = theta.double()
     gram = torch.zeros(len(theta), len(theta), dtype=torch.float64)

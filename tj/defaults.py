@@ -45,6 +45,8 @@ class PerturbDefaults:
     n_eps: int = 13
     n_ks: int = 8
     eps_range: tuple[float, float] = (1e-3, 1e3)
+    n_spread: int = 5                                  # bulk directions in the linearity spread table
+    spread_eps: tuple[float, ...] = (1.0, 100.0, 1000.0)
 
     def eps(self, n_eps: int | None = None) -> tuple[float, ...]:
         lo, hi = np.log10(self.eps_range)

@@ -144,7 +144,8 @@ def propagate(traj: Trajectory, tangents: torch.Tensor, chunk: int | None = None
     Every chunk is padded with zero tangents to exactly `chunk` rows, so each GEMM has the same shape
     whichever columns it carries: a column comes out bit-identical alone (J·e_j) or inside J.
     """
-    chunk = chunk or default_chunk(traj.experiment.model, tangents.device)
+    engine = "general" if isinstance(traj, general.Trajectory) else "fast"
+    chunk = chunk or default_chunk(traj.experiment.model, tangents.device, engine, traj.experiment.train.batch_size)
     n = tangents.shape[0]
     padded = torch.zeros(-(-n // chunk) * chunk, tangents.shape[1], dtype=tangents.dtype, device=tangents.device)
     padded[:n] = tangents
@@ -252,11 +253,17 @@ def basis_rows(n: int, start: int, stop: int, dtype) -> torch.Tensor:
     return rows
 
 
-def default_chunk(spec, device=None, engine: str = "fast") -> int:
-    """Tangent columns per chunk: all of them on a GPU (up to 4,096 for the general engine); on a CPU few
-    enough to stay in cache."""
-    if device is not None and torch.device(device).type == "cuda":
-        return spec.n_params if engine == "fast" else min(spec.n_params, 4096)
+def default_chunk(spec, device=None, engine: str = "fast", batch_size: int = 64) -> int:
+    """Tangent columns per chunk. Fast engine: all of them on a GPU, on a CPU few enough to stay in cache.
+    General engine: 128 on a CPU (measured: fewer pay torch.func's per-call overhead more often), 4,096 on a
+    GPU, fewer when the vmapped activations of that many tangents would pass 1 GB (8 GB on a GPU)."""
+    on_gpu = device is not None and torch.device(device).type == "cuda"
+    if engine == "general":
+        per_tangent = 8 * batch_size * n_activations(spec) * 8
+        budget = (8 << 30) if on_gpu else (1 << 30)
+        return max(1, min(4096 if on_gpu else 128, spec.n_params, budget // per_tangent))
+    if on_gpu:
+        return spec.n_params
     return max(8, min(64, spec.n_params))
 
 
@@ -284,7 +291,7 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
     if not 0 <= c_start < c_stop <= n_params:
         raise ValueError(f"columns must satisfy 0 ≤ start < stop ≤ P = {n_params:,}; got {columns}")
     n_cols = c_stop - c_start
-    chunk = chunk or default_chunk(experiment.model, device, engine)
+    chunk = chunk or default_chunk(experiment.model, device, engine, experiment.train.batch_size)
     on_gpu = device is not None and torch.device(device).type == "cuda"
     workers = 1 if on_gpu else (workers or torch.get_num_threads())
     wanted = sorted(set(checkpoints))
@@ -347,7 +354,7 @@ def jacobian_vector_product(experiment: Experiment, v: torch.Tensor, theta0: tor
     """J·v for one direction v (P,): one tangent through training, without forming J."""
     traj = trajectory or record(experiment, theta0, engine=engine)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the same kernels as training_jacobian uses, so J·e_j is J's column exactly
+    torch.set_num_threads(1)  # the kernels training_jacobian uses: J·e_j is J's column up to GEMM-width rounding
     try:
         return propagate(traj, v[None])[len(traj.steps)][0]
     finally:
@@ -358,7 +365,7 @@ def memory_estimate(experiment: Experiment, chunk: int | None = None, engine: st
     """Bytes each part needs, known before computing: J, the recorded run, tangent buffers, the SVD."""
     spec, tspec = experiment.model, experiment.train
     n, item = spec.n_params, experiment.torch_dtype.itemsize
-    k = chunk or default_chunk(spec)
+    k = chunk or default_chunk(spec, None, resolve_engine(experiment, engine), tspec.batch_size)
     b = tspec.batch_size
     n_steps = tspec.epochs * (experiment.data.n_train // max(b, 1))
     if resolve_engine(experiment, engine) == "general":
@@ -395,9 +402,11 @@ def estimate_flops(experiment: Experiment) -> float:
     return float(per) * n_steps * spec.n_params
 
 
-def block_norms(spec: MLPSpec, jac: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+def block_norms(spec, jac: torch.Tensor) -> tuple[list[str], torch.Tensor]:
     """‖(J − I)[block_r, block_c]‖_F for every pair of parameter blocks: J's structure at a glance."""
-    blocks = layout(spec)
+    from .networks import layout as any_layout
+
+    blocks = any_layout(spec)
     diff = jac.double() - torch.eye(len(jac), dtype=torch.float64)
     norms = torch.tensor([[diff[r.start:r.stop, c.start:c.stop].norm().item() for c in blocks] for r in blocks])
     return [b.name for b in blocks], norms
@@ -434,7 +443,7 @@ def finite_difference_check(experiment: Experiment, jac: torch.Tensor, theta0: t
     return FiniteDifferenceCheck(jv, fd, eps, ((jv - fd).norm() / fd.norm()).item())
 
 
-def estimate_seconds(experiment: Experiment, workers: int | None = None) -> dict[str, float]:
+def estimate_seconds(experiment: Experiment, workers: int | None = None, engine: str | None = None) -> dict[str, float]:
     """Seconds for training, J and its SVD on this machine, extrapolated from a short timed probe."""
     import numpy as np
 
@@ -443,18 +452,20 @@ def estimate_seconds(experiment: Experiment, workers: int | None = None) -> dict
     n_steps = ts.epochs * (experiment.data.n_train // b)
     probe_steps = max(1, min(4, experiment.data.n_train // b))
     probe = experiment.replace(**{"data.n_train": b * probe_steps, "train.epochs": 1, "train.shuffle": False})
-    record(probe)  # warm-up
+    engine = resolve_engine(experiment, engine)
+    record(probe, engine=engine)  # warm-up
     start = time.perf_counter()
-    traj = record(probe)
+    traj = record(probe, engine=engine)
     per_step_record = (time.perf_counter() - start) / probe_steps
-    chunk = default_chunk(spec)
+    chunk = default_chunk(spec, None, engine, b)
+    replay = general.replay if engine == "general" else _replay
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         tangents = basis_rows(n, 0, min(chunk, n), probe.torch_dtype)
-        _replay(traj, tangents)  # warm-up
+        replay(traj, tangents)  # warm-up
         start = time.perf_counter()
-        _replay(traj, tangents)
+        replay(traj, tangents)
         per_step_chunk = (time.perf_counter() - start) / probe_steps
     finally:
         torch.set_num_threads(threads)

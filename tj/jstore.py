@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,3 +220,46 @@ def create_or_open(path: str | Path, experiment: Experiment, block: int | None, 
                        fill_value=0)
     group.attrs.update(attrs)
     return JStore(str(path), experiment, block, chunk, engine, json.loads(json.dumps(attrs)))
+
+
+def as_result(store: JStore):
+    """A finished store as a JacobianResult: J read from disk, the run retrained (fast) for θ_0, θ_T and metrics."""
+    import torch
+
+    from .data import load
+    from .jacobian import JacobianResult
+    from .networks import init_params
+    from .train import train
+
+    start = time.perf_counter()
+    exp = store.experiment
+    jac = torch.from_numpy(store.read())
+    dtype = exp.torch_dtype
+    run = train(exp.model, exp.train, load(exp.data, dtype), init_params(exp.model, exp.seed, dtype), exp.seed)
+    return JacobianResult(exp, jac, run, time.perf_counter() - start, engine=store.engine)
+
+
+def find(directory: str | Path | None, experiment: Experiment) -> JStore | None:
+    """A finished, verified store of this experiment among `directory/*.zarr`, or None."""
+    if not directory or not Path(directory).is_dir():
+        return None
+    for path in sorted(Path(directory).glob("*.zarr")):
+        try:
+            store = open_store(path)
+        except StoreError:
+            continue
+        if store.attrs.get("config_hash") == config_hash(experiment) and store.finished and not store.verify():
+            return store
+    return None
+
+
+def to_cache(directory: str | Path | None, experiment: Experiment) -> Path | None:
+    """A finished store of this experiment in the app's cache folder, made into the cached .npz (J's SVD done once)."""
+    from .spectrum import spectrum
+    from .store import save_cached
+
+    store = find(directory, experiment)
+    if store is None:
+        return None
+    res = as_result(store)
+    return save_cached(directory, res, spectrum(res.jacobian, res.theta0, res.theta_final))

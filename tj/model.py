@@ -57,7 +57,9 @@ def layout(spec: MLPSpec) -> tuple[Block, ...]:
 def unflatten(spec: MLPSpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """θ (…, P) → [(W, b)] views per layer; leading dims are kept."""
     blocks, lead = layout(spec), theta.shape[:-1]
-    views = [theta[..., b.start:b.stop].reshape(*lead, *b.shape) for b in blocks]
+    # split, not slicing: its backward is one cat instead of a zero-filled P-vector per block
+    parts = torch.split(theta, [b.stop - b.start for b in blocks], dim=-1)
+    views = [p.reshape(*lead, *b.shape) for p, b in zip(parts, blocks)]
     return list(zip(views[0::2], views[1::2]))
 
 

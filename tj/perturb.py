@@ -115,3 +115,82 @@ def subspace_training(exp: Experiment, spectrum, ks, kinds=SUBSPACES, theta0=Non
             if progress is not None:
                 progress(done, total)
     return {kind: np.array(v) for kind, v in out.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class BulkDirection:
+    """The bulk direction to test honestly: σ closest to 1 among directions outside the exactly untouched subspace."""
+
+    index: int
+    distance: float          # |σ − 1|
+    untouched_share: float   # ‖P_untouched v‖², the part of v inside the subspace training cannot touch
+    n_untouched: int         # dimension of that subspace
+
+
+def untouched_shares(vh: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """‖B v_i‖² for every row v_i of Vᵀ, B an orthonormal basis (rows) of the untouched subspace."""
+    if len(basis) == 0:
+        return np.zeros(len(vh))
+    return ((np.asarray(vh, dtype=np.float64) @ np.asarray(basis, dtype=np.float64).T) ** 2).sum(1)
+
+
+def bulk_direction(sigma: np.ndarray, vh: np.ndarray, basis: np.ndarray, max_share: float = 0.01) -> BulkDirection:
+    """The v_i with σ_i closest to 1 whose share inside the untouched subspace is below max_share."""
+    shares = untouched_shares(vh, basis)
+    dist = np.abs(np.asarray(sigma, dtype=np.float64) - 1)
+    outside = np.flatnonzero(shares < max_share)
+    if not len(outside):
+        raise ValueError("every singular direction lies in the untouched subspace; there is no approximate bulk")
+    i = int(outside[np.argmin(dist[outside])])
+    return BulkDirection(i, float(dist[i]), float(shares[i]), len(basis))
+
+
+def spread_indices(sigma: np.ndarray, shares: np.ndarray, n: int = 5, tau: float = 0.1,
+                   max_share: float = 0.01) -> tuple[int, ...]:
+    """n bulk directions outside the untouched subspace, from the closest to 1 to |σ−1| ≈ τ, evenly in log |σ−1|."""
+    dist = np.abs(np.asarray(sigma, dtype=np.float64) - 1)
+    cand = np.flatnonzero((shares < max_share) & (dist < tau) & (dist > 0))
+    if not len(cand):
+        return ()
+    logs = np.log10(dist[cand])
+    targets = np.linspace(logs.min(), logs.max(), min(n, len(cand)))
+    return tuple(sorted({int(cand[np.argmin(np.abs(logs - t))]) for t in targets}, key=lambda i: dist[i]))
+
+
+@dataclass(frozen=True, eq=False)
+class Spread:
+    """Linearity |δ·u|/(εσ) and test loss after retraining from θ_0 + εv_i, for bulk directions at several |σ−1|."""
+
+    indices: tuple[int, ...]
+    distance: np.ndarray     # (n,) |σ_i − 1|
+    eps: np.ndarray          # (m,)
+    ratio: np.ndarray        # (n, m) |δ·u_i| / (ε σ_i): 1 where J's prediction holds
+    test_loss: np.ndarray    # (n, m)
+    base_test_loss: float    # without the nudge
+
+    def rows(self) -> list[dict]:
+        """One row per direction, for a table."""
+        out = []
+        for j, i in enumerate(self.indices):
+            row = {"i": i, "|σ−1|": float(self.distance[j])}
+            row |= {f"|δ·u|/(εσ) at ε={e:g}": float(r) for e, r in zip(self.eps, self.ratio[j])}
+            row |= {f"test loss at ε={e:g}": float(t) for e, t in zip(self.eps, self.test_loss[j])}
+            out.append(row)
+        return out
+
+
+def spread(exp: Experiment, spectrum, indices, eps=(1.0, 100.0, 1000.0), progress=None) -> Spread:
+    """Retrain along each direction at each ε (len(indices) × len(eps) runs)."""
+    eps = np.asarray(eps, dtype=np.float64)
+    ratio, loss = [], []
+    for j, i in enumerate(indices):
+        step = None if progress is None else (lambda d, t, j=j: progress(j * len(eps) + d, len(indices) * len(eps)))
+        lin = linearity(exp, spectrum, int(i), eps, progress=step)
+        ratio.append(lin.along / lin.predicted)
+        loss.append(lin.test_loss)
+    data = load(exp.data, torch.float64)
+    base = train(exp.model, exp.train, data, init_params(exp.model, exp.seed, torch.float64), exp.seed)
+    sigma = np.asarray(spectrum.singular_values)
+    return Spread(tuple(int(i) for i in indices), np.abs(sigma[list(indices)] - 1), eps,
+                  np.array(ratio).reshape(len(indices), len(eps)), np.array(loss).reshape(len(indices), len(eps)),
+                  float(base.metrics.test_loss[-1]))

@@ -71,11 +71,13 @@ PRESETS = {
     # cosine 0.05 → 0 over 900 steps, batch 200, 3 epochs reshuffled. Its dense J needs a cluster (see README).
     "lenet5": Experiment(
         model=CNNSpec(convs=(Conv(6, 5, "SAME", 2), Conv(16, 5, "VALID", 2)), dense=(120, 84),
-                      image=(1, 28, 28), pooling="avg", activation="relu", init="flax"),
+                      image=(1, 28, 28), pooling="avg", activation="relu", init="paper"),
         data=DataSpec(dataset="mnist", n_train=60000),
         train=TrainSpec(lr=0.05, epochs=3, batch_size=200, shuffle=True)),
     # A small CNN on the 8×8 digits for class: dense J and its SVD in about a minute, all three regions.
-    "cnn": Experiment(model=CNNSpec(convs=(Conv(4, 3, "SAME", 2),), dense=(), image=(1, 8, 8)),
+    # (GELU, like the paper's MLP: no dead ReLU units, so the exactly untouched directions are the predicted ones.)
+    "cnn": Experiment(model=CNNSpec(convs=(Conv(4, 3, "SAME", 2),), dense=(), image=(1, 8, 8),
+                                    activation="gelu_tanh"),
                       train=TrainSpec(lr=0.3, epochs=8)),
 }
 

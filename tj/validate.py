@@ -16,7 +16,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .data import INPUTS, LABELS, DataSpec
+from .cnn import POOLINGS, CNNSpec, Conv
+from .cnn import _problems as cnn_problems
+from .data import DATASETS, IMAGE, INPUTS, LABELS, DataSpec
 from .limits import Limits
 from .model import ACTIVATIONS, INITS, MLPSpec
 from .presets import DTYPES, PRESETS, Experiment
@@ -26,6 +28,8 @@ __all__ = ["Validation", "validate", "query_params", "from_query_params", "FIELD
            "N_TRAIN_MAX", "MAX_LR", "MAX_SEED", "LOSSES", "DEFAULT_BASE"]
 
 N_TRAIN_MAX = 1600       # 1,797 digits less the 197 test images
+N_TRAIN_MAX_MNIST = 60_000
+FAMILIES = ("mlp", "cnn")
 MAX_LR = 10.0
 MAX_SEED = 2**31 - 1
 LOSSES = ("cross_entropy", "mse")
@@ -87,10 +91,21 @@ FIELDS = (
     Field("seed", "", "seed", "Seed", "int"),
     Field("dtype", "", "dtype", "Data type", "choice", tuple(DTYPES)),
 )
-_BY_NAME = {f.name: f for f in FIELDS}
-_GROUPS = {"model": (MLPSpec, "network"), "data": (DataSpec, "data"), "train": (TrainSpec, "training")}
+# The network family and the CNN's own settings: in a URL only when they differ from an MLP on the digits.
+CNN_FIELDS = (
+    Field("family", "model", "fam", "Network family", "choice", FAMILIES),
+    Field("convs", "model", "conv", "Convolution layers", "convs"),
+    Field("dense", "model", "dense", "Dense widths", "widths"),
+    Field("pooling", "model", "pool", "Pooling", "choice", POOLINGS),
+    Field("dataset", "data", "ds", "Dataset", "choice", DATASETS),
+)
+_ALL_FIELDS = FIELDS + CNN_FIELDS
+_DEFAULTS = {"widths": MLPSpec().widths, "family": "mlp", "convs": CNNSpec().convs, "dense": CNNSpec().dense,
+             "pooling": CNNSpec().pooling, "dataset": "digits"}
+_BY_NAME = {f.name: f for f in _ALL_FIELDS}
+_GROUPS = {"model": ((MLPSpec, CNNSpec), "network"), "data": (DataSpec, "data"), "train": (TrainSpec, "training")}
 _ALIASES: dict[str, str] = {}
-for _f in FIELDS:
+for _f in _ALL_FIELDS:
     for _key in (_f.name, _f.short, f"{_f.group}.{_f.name}" if _f.group else _f.name):
         assert _ALIASES.setdefault(_key, _f.name) == _f.name, _key
 _ALIASES.update({"width": "widths", "learning_rate": "lr", "batch": "batch_size"})
@@ -141,17 +156,20 @@ def _validate(raw, limits: Limits, base, seconds) -> Validation:
                                  f"got {_show(raw)}.",))
 
     parsed = {}
-    for f in FIELDS:
+    mnist = isinstance(values.get("dataset"), str) and values["dataset"].strip().lower() == "mnist"
+    for f in _ALL_FIELDS:
         value = values.get(f.name, _MISSING)
         if value is _MISSING:
             continue  # its group was malformed, already reported
-        result = _check(f, value, limits)
+        result = _check(f, value, limits, N_TRAIN_MAX_MNIST if mnist else N_TRAIN_MAX)
         if isinstance(result, _Error):
             errors.append(result.text)
         else:
             parsed[f.name] = result
+    errors += _family_checks(parsed, limits)
     widths_seen = values.get("widths", _MISSING)
-    errors += _cross_checks(parsed, _widths_for_size(widths_seen), limits, seconds)
+    size = _widths_for_size(widths_seen) if parsed.get("family", "mlp") == "mlp" else _cnn_for_size(parsed)
+    errors += _cross_checks(parsed, size, limits, seconds)
     if errors:
         return Validation(None, tuple(errors))
     return Validation(_build(template, parsed), ())
@@ -160,7 +178,7 @@ def _validate(raw, limits: Limits, base, seconds) -> Validation:
 def _values_of(exp: Experiment, errors: list[str], who: str) -> dict:
     """Every field's raw value in an Experiment; a malformed group is one error and no values."""
     values = {}
-    for f in FIELDS:
+    for f in _ALL_FIELDS:
         owner = exp
         if f.group:
             owner = getattr(exp, f.group, None)
@@ -170,7 +188,7 @@ def _values_of(exp: Experiment, errors: list[str], who: str) -> dict:
                 if message not in errors:
                     errors.append(message)
                 continue
-        values[f.name] = getattr(owner, f.name, None)
+        values[f.name] = getattr(owner, f.name, _DEFAULTS.get(f.name))
     return values
 
 
@@ -179,7 +197,7 @@ class _Error:
         self.text = text
 
 
-def _check(f: Field, value, limits: Limits):
+def _check(f: Field, value, limits: Limits, n_train_max: int = N_TRAIN_MAX):
     """The clean value of one field, or an _Error."""
     got = _show(value)
     if f.kind == "choice":
@@ -191,9 +209,11 @@ def _check(f: Field, value, limits: Limits):
         b = _as_bool(value)
         return _Error(f"{f.label} must be true or false; got {got}.") if b is None else b
     if f.kind == "widths":
-        return _check_widths(value, limits)
+        return _check_widths(value, limits, f.label)
+    if f.kind == "convs":
+        return _check_convs(value, limits)
     if f.kind == "int":
-        lo, hi = {"n_train": (1, N_TRAIN_MAX), "epochs": (1, limits.max_epochs),
+        lo, hi = {"n_train": (1, n_train_max), "epochs": (1, limits.max_epochs),
                   "batch_size": (1, None), "seed": (0, MAX_SEED), "variant_seed": (0, MAX_SEED)}[f.name]
         n = _as_int(value)
         if n is None or n < lo or (hi is not None and n > hi):
@@ -225,10 +245,10 @@ def _check(f: Field, value, limits: Limits):
     raise AssertionError(f.name)  # pragma: no cover
 
 
-def _check_widths(value, limits: Limits):
+def _check_widths(value, limits: Limits, label: str = "Hidden widths"):
     widths = _as_widths(value)
     if widths is None:
-        return _Error(f"Hidden widths must be whole numbers separated by commas, like '64' or '32, 16'; "
+        return _Error(f"{label} must be whole numbers separated by commas, like '64' or '32, 16'; "
                       f"got {_show(value)}.")
     if len(widths) > limits.max_depth:
         layers = "1 hidden layer is" if limits.max_depth == 1 else f"{limits.max_depth} hidden layers are"
@@ -238,6 +258,66 @@ def _check_widths(value, limits: Limits):
         return _Error(f"Every hidden width must be a whole number from 1 to {limits.max_width:,}; "
                       f"got {_show(bad)}.")
     return widths
+
+
+_CONV = re.compile(r"^(\d{1,4})\s*[x×@]\s*(\d{1,3})(?:\s+(same|valid))?(?:\s+pool\s*(\d{1,2}))?$", re.I)
+
+
+def _as_convs(value):
+    """Conv layers from '4x3 same pool2, 8x3 valid' (channels × kernel, padding, pooling) or Conv objects."""
+    if isinstance(value, (list, tuple)) and all(isinstance(c, Conv) for c in value):
+        return tuple(value)
+    if not isinstance(value, str) or len(value) > 400:
+        return None
+    out = []
+    for part in [p.strip() for p in value.split(",") if p.strip()]:
+        m = _CONV.match(part)
+        if m is None:
+            return None
+        out.append(Conv(int(m[1]), int(m[2]), (m[3] or "same").upper(), int(m[4] or 1)))
+    return tuple(out)
+
+
+def _check_convs(value, limits: Limits):
+    convs = _as_convs(value)
+    if convs is None:
+        return _Error("Convolution layers must read like '4x3 same pool2, 8x3 valid' (channels × kernel, SAME or "
+                      f"VALID padding, optional pooling); got {_show(value)}.")
+    if not 1 <= len(convs) <= limits.max_depth:
+        return _Error(f"Give from 1 to {limits.max_depth} convolution layers; got {len(convs)}.")
+    bad = next((c for c in convs if not 1 <= c.channels <= limits.max_width), None)
+    if bad is not None:
+        return _Error(f"Every convolution needs from 1 to {limits.max_width:,} channels; got {bad.channels:,}.")
+    return convs
+
+
+def _family_checks(p: dict, limits: Limits) -> list[str]:
+    """What depends on the family: the data an MLP reads, a CNN's shapes, the training-set size per dataset."""
+    errors = []
+    dataset = p.get("dataset", "digits")
+    if p.get("family") == "mlp" and dataset != "digits":
+        errors.append("The MLP reads the 8×8 digits; choose the digits dataset, or a CNN for MNIST.")
+    if p.get("family") == "cnn" and "convs" in p:
+        problem = cnn_problems(_cnn_spec(p))
+        if problem:
+            errors.append(problem[0].upper() + problem[1:] + ".")
+    if p.get("family") == "cnn" and "dense" in p and len(p["dense"]) > limits.max_depth:
+        errors.append(f"At most {limits.max_depth} dense layers are allowed; got {len(p['dense'])}.")
+    return errors
+
+
+def _cnn_spec(p: dict) -> CNNSpec:
+    return CNNSpec(convs=p.get("convs", CNNSpec().convs), dense=p.get("dense", ()),
+                   image=IMAGE.get(p.get("dataset", "digits"), (1, 8, 8)), pooling=p.get("pooling", "avg"),
+                   activation=p.get("activation", "relu"), init=p.get("init", "paper"))
+
+
+def _cnn_for_size(p: dict):
+    """A CNN spec usable for the memory figure, or None when its settings did not pass."""
+    if "convs" not in p or "dense" not in p:
+        return None
+    spec = _cnn_spec(p)
+    return spec if cnn_problems(spec) is None else None
 
 
 def _widths_for_size(value):
@@ -262,7 +342,7 @@ def _cross_checks(p: dict, widths, limits: Limits, seconds) -> list[str]:
     if steps is not None and steps > limits.max_steps:
         errors.append(f"That is {steps:,} training steps ({epochs:,} epochs × {n // bs:,} batches); this server "
                       f"allows {limits.max_steps:,} — use fewer epochs or a larger batch size.")
-    if widths is not None and "dtype" in p:
+    if widths is not None and "dtype" in p and "n_train" in p:
         errors += _size_checks(widths, p, steps if steps is not None and steps <= limits.max_steps else None,
                                limits)
     if seconds is not None:
@@ -273,10 +353,12 @@ def _cross_checks(p: dict, widths, limits: Limits, seconds) -> list[str]:
 def _size_checks(widths, p: dict, steps, limits: Limits) -> list[str]:
     from .jacobian import memory_estimate  # imported here: other modules import this one cheaply
 
-    spec = MLPSpec(tuple(widths))
+    spec = widths if isinstance(widths, CNNSpec) else MLPSpec(tuple(widths))
     n_params = spec.n_params
+    cluster = (" The command line can still compute it, in column blocks on a cluster "
+               "(python -m tj jacobian --store J.zarr).") if isinstance(spec, CNNSpec) else ""
     if steps is not None and "optimizer" in p:  # the whole run is known
-        probe = Experiment(spec, DataSpec(n_train=p["n_train"]),
+        probe = Experiment(spec, DataSpec(n_train=p["n_train"], dataset=p.get("dataset", "digits")),
                            TrainSpec(optimizer=p["optimizer"], epochs=p["epochs"], batch_size=p["batch_size"]),
                            dtype=p["dtype"])
     else:  # count J, its SVD and the tangents only
@@ -290,13 +372,13 @@ def _size_checks(widths, p: dict, steps, limits: Limits) -> list[str]:
     if j_svd > allowed:
         in_all = f" ({_bytes(total)} in all with the recorded run)" if total > 1.1 * j_svd else ""
         return [f"P = {n_params:,} needs {_bytes(j_svd)} for J and its SVD{in_all}; this server allows "
-                f"{_bytes(allowed)} — make the network narrower."]
+                f"{_bytes(allowed)} — make the network narrower.{cluster}"]
     if total > allowed:
         return [f"This run needs {_bytes(total)}, mostly to record its {steps:,} training steps; this server "
                 f"allows {_bytes(allowed)} — use fewer epochs or a larger batch size."]
     if n_params > limits.max_params:
         return [f"P = {n_params:,} parameters is more than this server's limit of {limits.max_params:,} — "
-                f"make the network narrower."]
+                f"make the network narrower.{cluster}"]
     return []
 
 
@@ -318,9 +400,16 @@ def _build(template: Experiment, p: dict) -> Experiment:
     """The checked values in the template's classes (keeping any fields this module does not know)."""
     groups = {}
     for group, (cls, _) in _GROUPS.items():
-        sub = {f.name: p[f.name] for f in FIELDS if f.group == group}
+        if group == "model":
+            continue
+        sub = {f.name: p[f.name] for f in _ALL_FIELDS if f.group == group}
         current = getattr(template, group, None)
         groups[group] = dataclasses.replace(current, **sub) if isinstance(current, cls) else cls(**sub)
+    if p["family"] == "cnn":
+        groups["model"] = _cnn_spec(p)
+    else:
+        current = template.model if isinstance(template.model, MLPSpec) else MLPSpec()
+        groups["model"] = dataclasses.replace(current, widths=p["widths"], activation=p["activation"], init=p["init"])
     return dataclasses.replace(template, **groups, seed=p["seed"], dtype=p["dtype"])
 
 
@@ -329,6 +418,8 @@ def _build(template: Experiment, p: dict) -> Experiment:
 def _encode(f: Field, value) -> str:
     if f.kind == "widths":
         return ",".join(str(int(w)) for w in value) or "none"
+    if f.kind == "convs":
+        return ",".join(f"{c.channels}x{c.kernel} {c.padding.lower()} pool{c.pool}" for c in value)
     if f.kind == "float":
         return repr(float(value))
     if f.kind == "int":
@@ -340,9 +431,12 @@ def _encode(f: Field, value) -> str:
 
 def _encoded(exp: Experiment) -> dict[str, str]:
     out = {}
-    for f in FIELDS:
+    cnn = isinstance(exp.model, CNNSpec)
+    for f in _ALL_FIELDS:
         owner = getattr(exp, f.group) if f.group else exp
-        out[f.short] = _encode(f, getattr(owner, f.name))
+        if f in CNN_FIELDS and not cnn and not (f.name == "dataset" and exp.data.dataset != "digits"):
+            continue  # an MLP's link stays as it was before CNNs existed
+        out[f.short] = _encode(f, getattr(owner, f.name, _DEFAULTS.get(f.name)))
     return out
 
 
@@ -356,7 +450,7 @@ def query_params(exp: Experiment, compact: bool = False) -> dict[str, str]:
         return full
     best, best_diff = None, None
     for name, p in PRESETS.items():
-        if type(p.model) is not type(exp.model):  # another network family: its fields do not compare
+        if type(p.model) is not type(exp.model):
             continue
         ref = _encoded(p)
         diff = {k: v for k, v in full.items() if ref[k] != v}

@@ -12,6 +12,13 @@ Exact invariants (J v = v and vᵀJ = vᵀ, so σ = 1 with u = v) can be predict
 These hold for SGD with or without momentum (its update is linear in the gradients). With Adam only the
 dead-pixel directions are exact (its elementwise scaling breaks the zero sums), and squared-error loss has
 no softmax symmetry.
+
+For a CNN the dead-pixel directions do not exist: a kernel weight is shared over every position, so it sees
+many pixels, and a pixel that is black in every image freezes no weight. What carries over is the general
+statement: first-layer kernel-and-bias changes (n, c) with P n + c·1 = 0, where P holds every k×k patch the
+first convolution sees on the training images (padding included), leave every first-layer pre-activation
+unchanged; with far more patches than k²·C_in + 1 there are usually none. The softmax shift applies as is
+to the last dense layer.
 """
 from __future__ import annotations
 
@@ -22,7 +29,8 @@ import torch
 
 from .data import dead_pixels, load
 from .jacobian import training_jacobian
-from .model import N_CLASSES, N_INPUTS, MLPSpec, init_params, layout
+from .model import N_CLASSES, N_INPUTS, MLPSpec
+from .networks import family, init_params, layout
 from .presets import Experiment
 from .train import Metrics, batch_indices, learning_rates, train
 
@@ -34,8 +42,9 @@ class Untouched:
     """The predicted untouched subspace: counts per cause and an orthonormal basis (total, P) in tj's layout."""
 
     dead_pixels: tuple[int, ...]
-    n_dead_pixel_directions: int   # width1 × n_dead, in W1
-    n_input_null_directions: int   # width1 × (live + 1 − rank [X_live, 1]): the rest of [X, 1]'s null space, in W1, b1
+    n_dead_pixel_directions: int   # width1 × n_dead, in W1 (always 0 for a CNN)
+    n_input_null_directions: int   # width1 × (live + 1 − rank [X_live, 1]): the rest of [X, 1]'s null space, in W1, b1;
+    #                                for a CNN channels1 × nullity of [patches, 1], in conv1.W, conv1.b
     n_softmax_directions: int      # 1 + n_{L−1}, in W_L and b_L (0 for squared error or Adam)
     total: int                     # the rank of the union (causes overlap when W1 is W_L)
     basis: np.ndarray              # (total, P) float64, orthonormal rows
@@ -60,9 +69,70 @@ def _input_null_space(x: np.ndarray, live: np.ndarray) -> np.ndarray:
     return out
 
 
-def untouched_directions(spec: MLPSpec, x_train: torch.Tensor, *, loss: str = "cross_entropy",
+def patch_matrix(spec, x_train: torch.Tensor) -> np.ndarray:
+    """Every patch the first convolution sees on x (rows), in conv1.W's (C_in, k, k) order, float64."""
+    conv = spec.convs[0]
+    x = torch.as_tensor(x_train).detach().cpu().double().reshape(-1, *spec.image)
+    pad = conv.kernel // 2 if conv.padding == "SAME" else 0
+    cols = torch.nn.functional.unfold(x, conv.kernel, padding=pad)  # (N, C·k·k, L)
+    return cols.transpose(1, 2).reshape(-1, cols.shape[1]).numpy()
+
+
+def _softmax_rows(blocks, sizes, n_params: int) -> list[np.ndarray]:
+    """b_L along (1,…,1) and each last-layer weight column W_L[:, q] along (1,…,1)."""
+    wl, bl, n_in = blocks[-2], blocks[-1], sizes[-2]
+    v = np.zeros(n_params)
+    v[bl.start:bl.stop] = N_CLASSES ** -0.5
+    rows = [v]
+    for q in range(n_in):
+        v = np.zeros(n_params)
+        v[wl.start + q: wl.stop: n_in] = N_CLASSES ** -0.5
+        rows.append(v)
+    return rows
+
+
+def _orthonormal(rows: list, n_params: int) -> np.ndarray:
+    """The rows themselves when already orthonormal (readable), else an orthonormal basis of their span."""
+    a = np.array(rows).reshape(len(rows), n_params)
+    if len(a) and np.abs(a @ a.T - np.eye(len(a))).max() < 1e-12:
+        return a
+    if len(a):
+        _, s, vh = np.linalg.svd(a, full_matrices=False)
+        return vh[: int(np.sum(s > 1e-8 * s[0]))]
+    return a
+
+
+def _untouched_cnn(spec, x_train, loss: str, optimizer: str) -> Untouched:
+    """A CNN's untouched subspace: the null space of [patches, 1] per first-layer channel, and the softmax shift."""
+    blocks, n_params = layout(spec), spec.n_params
+    w1, b1 = blocks[0], blocks[1]
+    n_out, width = w1.shape[0], (w1.stop - w1.start) // w1.shape[0]
+    rows = []
+    if optimizer == "sgd":
+        patches = patch_matrix(spec, x_train)
+        pa = np.hstack([patches, np.ones((len(patches), 1))])
+        _, s, vh = np.linalg.svd(pa, full_matrices=pa.shape[0] < pa.shape[1])
+        rank = int(np.sum(s > s[0] * max(pa.shape) * np.finfo(np.float64).eps))
+        for n in vh[rank:]:
+            for j in range(n_out):
+                v = np.zeros(n_params)
+                v[w1.start + j * width: w1.start + (j + 1) * width] = n[:width]
+                v[b1.start + j] = n[width]
+                rows.append(v)
+    n_null = len(rows)
+    n_softmax = 0
+    if loss == "cross_entropy" and optimizer == "sgd":
+        rows += _softmax_rows(blocks, spec.sizes, n_params)
+        n_softmax = 1 + spec.sizes[-2]
+    basis = _orthonormal(rows, n_params)
+    return Untouched((), 0, n_null, n_softmax, len(basis), basis)
+
+
+def untouched_directions(spec, x_train: torch.Tensor, *, loss: str = "cross_entropy",
                          optimizer: str = "sgd") -> Untouched:
     """The subspace training cannot move (J v = v, vᵀJ = vᵀ), predicted from the training inputs alone."""
+    if family(spec) == "cnn":
+        return _untouched_cnn(spec, x_train, loss, optimizer)
     x = torch.as_tensor(x_train).detach().cpu().double().numpy()
     blocks, sizes, n_params = layout(spec), spec.sizes, spec.n_params
     w1, b1, n1 = blocks[0], blocks[1], sizes[1]
@@ -83,23 +153,9 @@ def untouched_directions(spec: MLPSpec, x_train: torch.Tensor, *, loss: str = "c
             rows.append(v)
     n_softmax = 0
     if loss == "cross_entropy" and optimizer == "sgd":
-        wl, bl, n_in = blocks[-2], blocks[-1], sizes[-2]
-        v = np.zeros(n_params)
-        v[bl.start:bl.stop] = N_CLASSES ** -0.5     # b_L along (1,…,1)
-        rows.append(v)
-        for q in range(n_in):                       # W_L[:, q] along (1,…,1)
-            v = np.zeros(n_params)
-            v[wl.start + q: wl.stop: n_in] = N_CLASSES ** -0.5
-            rows.append(v)
-        n_softmax = 1 + n_in
-    a = np.array(rows).reshape(len(rows), n_params)
-    if len(a) and np.abs(a @ a.T - np.eye(len(a))).max() < 1e-12:
-        basis = a                                   # disjoint causes: keep the readable rows
-    elif len(a):
-        _, s, vh = np.linalg.svd(a, full_matrices=False)
-        basis = vh[: int(np.sum(s > 1e-8 * s[0]))]
-    else:
-        basis = a
+        rows += _softmax_rows(blocks, sizes, n_params)
+        n_softmax = 1 + sizes[-2]
+    basis = _orthonormal(rows, n_params)
     return Untouched(tuple(int(p) for p in dead), n1 * len(dead), n1 * len(null), n_softmax, len(basis), basis)
 
 
@@ -212,7 +268,7 @@ def spectra_through_training(experiment: Experiment, checkpoints, progress=None)
                      res.train.metrics)
 
 
-def loss_hessian(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+def loss_hessian(spec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                  loss: str = "cross_entropy", chunk: int = 64, on_chunk=None) -> torch.Tensor:
     """The mean-loss Hessian (P, P) in float64: torch.func.hessian's forward-over-reverse, in column chunks
     (`on_chunk(columns done)` after each)."""

@@ -1,10 +1,13 @@
-"""Build an MLP: the data, the network and optimizer controls, training curves."""
+"""Build a network (an MLP or a CNN): the data, the network and optimizer controls, training curves."""
 import streamlit as st
 
 import lab
 import tj
 from tj import charts
+from tj.cnn import POOLINGS
+from tj.data import DATASETS
 from tj.model import ACTIVATIONS, INITS
+from tj.networks import family
 from tj.train import OPTIMIZERS, SCHEDULES
 from tj.validate import validate
 
@@ -12,20 +15,39 @@ st.title("Build an MLP")
 exp = lab.current()
 data = tj.load(exp.data)
 
-st.subheader("The data: UCI 8×8 handwritten digits")
+side = int(data.x_train.shape[1] ** 0.5)
+st.subheader("The data: " + ("UCI 8×8 handwritten digits" if exp.data.dataset == "digits" else "MNIST, 28×28"))
 c1, c2, c3 = st.columns(3)
 c1.metric("training images", f"{len(data.y_train):,}")
 c2.metric("test images", f"{len(data.y_test):,}")
-c3.metric("pixels per image", "8 × 8", help="pixel values scaled to [0, 1]")
+c3.metric("pixels per image", f"{side} × {side}", help="pixel values scaled to [0, 1]")
 st.altair_chart(charts.digits_chart(data.x_train[:20].numpy(), [f"#{i}: label {int(y)}" for i, y in
                                                                   enumerate(data.y_train[:20])]))
 
 st.subheader("The network and its training")
 advanced = not lab.classroom()
+fam = st.radio("network family", ("mlp", "cnn"), index=("mlp", "cnn").index(family(exp.model)), horizontal=True,
+               format_func={"mlp": "MLP (dense layers)", "cnn": "CNN (convolutions, then dense layers)"}.get,
+               key="family_picker")
 with st.form("config"):
     a, b, c = st.columns(3)
-    raw = {"widths": a.text_input("hidden widths (comma-separated)", ", ".join(map(str, exp.model.widths)),
-                                  help="64 is the paper's; '32, 16' makes two hidden layers")}
+    raw = {"family": fam}
+    if fam == "mlp":
+        widths = exp.model.widths if family(exp.model) == "mlp" else (64,)
+        raw["widths"] = a.text_input("hidden widths (comma-separated)", ", ".join(map(str, widths)),
+                                     help="64 is the paper's; '32, 16' makes two hidden layers")
+        raw["dataset"] = "digits"
+    else:
+        model = exp.model if family(exp.model) == "cnn" else tj.preset("cnn").model
+        convs = ", ".join(f"{v.channels}x{v.kernel} {v.padding.lower()} pool{v.pool}" for v in model.convs)
+        raw["convs"] = a.text_input("convolution layers", convs,
+                                    help="channels × kernel, SAME or VALID padding, pooling window; "
+                                         "LeNet-5's are '6x5 same pool2, 16x5 valid pool2'")
+        raw["dense"] = a.text_input("dense widths before the 10 outputs", ", ".join(map(str, model.dense)) or "none",
+                                    help="'none' puts the 10 outputs right after the convolutions")
+        raw["pooling"] = a.selectbox("pooling", POOLINGS, index=POOLINGS.index(model.pooling))
+        raw["dataset"] = a.selectbox("dataset", DATASETS, index=DATASETS.index(exp.data.dataset),
+                                     format_func={"digits": "8×8 digits", "mnist": "MNIST 28×28"}.get)
     if advanced:
         raw["activation"] = a.selectbox("activation", ACTIVATIONS, index=ACTIVATIONS.index(exp.model.activation))
         raw["init"] = a.selectbox("initialisation", INITS, index=INITS.index(exp.model.init))

@@ -5,7 +5,8 @@ import streamlit as st
 
 import lab
 from tj import charts
-from tj.compare import bulk_table, default_ks, random_overlap, switches, variants
+from tj.compare import bulk_table, random_overlap, switches, variants
+from tj.defaults import COMPARE
 
 st.title("Compare bulks")
 exp = lab.current()
@@ -13,7 +14,7 @@ n = exp.model.n_params
 st.markdown("Same network, same θ₀ and training recipe, but **shuffled labels** or **uniform-noise inputs**; "
             "and the same recipe from **other seeds**. Is the bulk a property of the data, the labels, or the seed?")
 
-n_seeds = st.slider("other seeds", 2, 8, 2, key="n_seeds")
+n_seeds = st.slider("other seeds", 2, 8, COMPARE.n_seeds, key="n_seeds")
 runs = {"main": exp, **variants(exp, n_seeds)}
 missing = [name for name, e in runs.items() if lab.have("bulk", e) is None and lab.have("spectrum", e) is None]
 if missing:
@@ -36,11 +37,11 @@ st.caption(f"Bulk sizes with the session's {lab.bulk_rule()} (set on Spectrum), 
 st.subheader("Bulk overlap")
 st.latex(r"\mathrm{overlap}_k(A, B) = \frac1k \sum_{i=1}^{k} \cos\phi_i \quad"
          r"\text{(principal angles between the two rank-}k\text{ bulks)}")
-ks = tuple(default_ks(n))
+ks = COMPARE.ks(n)
 baseline = [random_overlap(n, k) for k in ks]
 sweeps = lab.overlap_sweeps(exp, n_seeds, ks)
 st.altair_chart(charts.overlap_chart(ks, sweeps, baseline))
-k = st.number_input("k for the matrix", min_value=1, max_value=n - 1, value=min(n - 1, max(1, n // 3)), key="k_matrix")
+k = st.number_input("k for the matrix", min_value=1, max_value=n - 1, value=COMPARE.k_matrix(n), key="k_matrix")
 names = list(spectra)
 matrix = lab.overlap_matrix(exp, n_seeds, int(k))
 st.altair_chart(charts.matrix_heatmap(names, matrix, f"Bulk overlap at k = {int(k):,} (random: "
@@ -64,7 +65,7 @@ st.subheader("Optimizer and architecture")
 st.markdown("Does the bulk survive plain gradient descent without momentum, Adam, a wider or deeper network, "
             "or less data? Networks of different width have different P, so the index is shown as a fraction of P.")
 options = switches(exp)
-chosen = st.multiselect("variants", list(options), default=list(options)[:2], key="switches")
+chosen = st.multiselect("variants", list(options), default=list(options)[:COMPARE.n_switches], key="switches")
 todo = [name for name in chosen if lab.have("bulk", options[name]) is None and lab.have("spectrum", options[name]) is None]
 if todo and not st.button("Compute these variants", key="compute_switches"):
     st.info(f"{len(todo)} more Jacobians to compute: {', '.join(todo)}.")
@@ -83,12 +84,12 @@ st.subheader("Bulk vs the parameter-function Jacobian")
 st.markdown("The Jacobian of the network's log-probabilities with respect to θ at θ₀: its smallest singular "
             "directions barely change what the network outputs on those inputs. Do they coincide with the bulk?")
 input_names = {"test": "test digits", "noise": "Gaussian-noise images"}
-which = st.radio("inputs", list(input_names), horizontal=True, key="fjac_inputs", format_func=input_names.get)
+which = st.radio("inputs", list(COMPARE.fjac_inputs), horizontal=True, key="fjac_inputs", format_func=input_names.get)
 if lab.have("fjac", exp, which) is not None or st.button("Compute it", key="compute_fjac"):
     fj = lab.function_jacobian(exp, which)
     st.altair_chart(charts.series_chart({input_names[which]: fj.singular_values[::-1]}, "singular value", True,
                                         "Spectrum of ∂ log p / ∂θ (descending)", "index"))
-    fj_ks = tuple(default_ks(n))
+    fj_ks = COMPARE.ks(n)
     null_overlap = lab.null_space_overlap(exp, which, fj_ks)
     st.altair_chart(charts.overlap_chart(fj_ks, {f"null space ({input_names[which]}) vs bulk": null_overlap},
                                          [random_overlap(n, kk) for kk in fj_ks], "Null space vs bulk"))

@@ -7,6 +7,7 @@ import torch
 import lab
 import tj
 from tj import charts
+from tj.defaults import PERTURB
 from tj.data import out_of_distribution
 from tj.perturb import SUBSPACES, probabilities, region_medians
 
@@ -23,11 +24,11 @@ sigma = spec.singular_values
 labels = lab.regions(sigma)
 bulk = np.flatnonzero(labels == "bulk")
 exact = bulk[np.abs(sigma[bulk] - 1) < 1e-6]
-approx = bulk[np.abs(sigma[bulk] - 1) >= 1e-6]
-typical_bulk = int(approx[len(approx) // 2]) if len(approx) else int(bulk[len(bulk) // 2]) if len(bulk) else 0
+honest = lab.bulk_direction(exp)
+typical_bulk = honest.index
 
 st.subheader("1 · Does moving along v_i change what the network says?")
-alpha = st.number_input("step size α (θ_T + α v_i, ‖v_i‖ = 1)", min_value=0.0, value=1.0, key="alpha")
+alpha = st.number_input("step size α (θ_T + α v_i, ‖v_i‖ = 1)", min_value=0.0, value=PERTURB.alpha, key="alpha")
 kl = lab.output_effect(exp, float(alpha))
 st.altair_chart(charts.kl_chart(kl))
 summary = pd.DataFrame(region_medians(kl, labels))
@@ -57,11 +58,12 @@ st.caption(f"v_{int(index)} is {labels[int(index)]} (σ = {sigma[int(index)]:.5g
            "probability before → after the step. Noise images are clipped to [0, 1] for display.")
 
 st.subheader("3 · Is J's prediction right far from θ_0? Retrain and see")
-choices = {f"bulk, approximate (i = {typical_bulk})": typical_bulk, "top chaotic (i = 0)": 0}
+choices = {f"bulk, closest to σ = 1 outside the untouched subspace (i = {typical_bulk}, |σ−1| = {honest.distance:.1e})":
+           typical_bulk, "top chaotic (i = 0)": 0}
 if len(exact):
     choices[f"bulk, exactly untouched (i = {int(exact[0])})"] = int(exact[0])
 pick = st.selectbox("direction", list(choices), key="lin_pick")
-eps = tuple(float(e) for e in np.logspace(-3, 3, st.slider("ε values (logspace 1e-3 … 1e3)", 6, 30, 13, key="n_eps")))
+eps = PERTURB.eps(st.slider("ε values (logspace 1e-3 … 1e3)", 6, 30, PERTURB.n_eps, key="n_eps"))
 if lab.have("linearity", exp, choices[pick], eps) is None and not st.button("Retrain", key="run_linearity"):
     st.info("Each ε is one full training run from θ₀ + ε v_k.")
 else:
@@ -70,12 +72,26 @@ else:
     st.download_button("linearity (.csv)", pd.DataFrame(vars(lin) | {"index": lin.index}).to_csv(index=False),
                        "linearity.csv", "text/csv", on_click="ignore")
     st.caption("The exactly untouched directions (dead pixels: W1 weights of pixels that are 0 in every training "
-               "image) are linear trivially — the gradient never sees them. The approximate bulk direction is the "
-               "honest test.")
+               "image) are linear trivially — the gradient never sees them. The default direction is the honest "
+               f"test: σ closest to 1 among directions with under 1% of their weight in the {honest.n_untouched:,}-"
+               f"dimensional untouched subspace (v_{typical_bulk} has {100 * honest.untouched_share:.2g}% there).")
+
+st.subheader("3b · How much does 'bulk' promise? Linearity across |σ − 1|")
+if lab.have("spread", exp) is None and not st.button("Retrain along several bulk directions", key="run_spread"):
+    st.info(f"{PERTURB.n_spread} bulk directions outside the untouched subspace, from the closest to 1 to "
+            f"|σ−1| ≈ {PERTURB.region_tau:g}, each retrained at ε = "
+            f"{', '.join(f'{e:g}' for e in PERTURB.spread_eps)}.")
+else:
+    sp = lab.spread(exp)
+    st.dataframe(pd.DataFrame(sp.rows()).style.format({"i": "{:d}", "|σ−1|": "{:.1e}"}, precision=3),
+                 hide_index=True)
+    st.caption(f"|δ·u|/(εσ) = 1 is J's linear prediction holding exactly after retraining from θ₀ + εv_i. "
+               f"Test loss without the nudge: {sp.base_test_loss:.3f}. Read down the table: how long the "
+               "prediction holds, and how much the test loss moves at large ε, as |σ−1| grows.")
 
 st.subheader("4 · Train only inside a subspace")
-n_ks = st.slider("number of k values", 4, 20, 8, key="n_ks")
-ks = tuple(int(k) for k in np.linspace(min(100, n // 10), n, n_ks).round())
+n_ks = st.slider("number of k values", 4, 20, PERTURB.n_ks, key="n_ks")
+ks = PERTURB.subspace_ks(n, n_ks)
 if lab.have("subspace", exp, ks) is None and not st.button("Train in subspaces", key="run_subspace"):
     st.info(f"{len(ks) * len(SUBSPACES)} training runs, each restricted to θ = θ₀ + Bᵀc.")
 else:

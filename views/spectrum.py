@@ -82,8 +82,14 @@ st.markdown(f"σ_{index} = **{sigma[index]:.6g}** ({labels[index]}), alignment u
             f"training moved along it by **{spec.movement[index]:.3g}**.")
 st.altair_chart(charts.block_share_chart(names, shares))
 units = min(len(first), 64)
-st.altair_chart(charts.signed_images_chart(first[:units], [f"unit {u}" for u in range(units)],
-                                           title=f"v_{index} restricted to W1: one 8×8 image per hidden unit"))
+if tj.networks.family(exp.model) == "cnn":
+    k = exp.model.convs[0].kernel
+    st.altair_chart(charts.signed_images_chart(first[:units, 0], [f"channel {u}" for u in range(units)],
+                                               size=12 * k, title=f"v_{index} restricted to conv1.W: one {k}×{k} "
+                                                                  "kernel per channel"))
+else:
+    st.altair_chart(charts.signed_images_chart(first[:units], [f"unit {u}" for u in range(units)],
+                                               title=f"v_{index} restricted to W1: one 8×8 image per hidden unit"))
 st.page_link("views/compare.py", label="Next: compare bulks across seeds, labels and inputs", icon="➡️")
 st.info("**What to notice.** Most σ sit near 1: the bulk. There u_i·v_i ≈ 1, so a nudge along v_i comes out of "
         "training exactly as it went in, and training itself barely moved along it. Pick a bulk index and look at "

@@ -6,6 +6,7 @@ import streamlit as st
 import lab
 import tj
 from tj import charts
+from tj.defaults import WHY
 from tj.spectrum import threshold_counts
 from tj.why import captured_fraction, input_second_moment, trained_inputs
 
@@ -34,25 +35,42 @@ else:
 
 st.subheader("2 · Directions training cannot move, predicted from the data alone")
 x = trained_inputs(exp)
+cnn = tj.networks.family(exp.model) == "cnn"
 dead = tj.data.dead_pixels(x).tolist()
-img = np.zeros(64)
+img = np.zeros(x.shape[1])
 img[dead] = 1
 c1, c2 = st.columns([1, 2])
 c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixel{'s' * (len(dead) != 1)} (black)"],
                                    columns=1, size=160))
-c2.markdown(
-    "- **Dead pixels:** a pixel that is 0 in every training image gives its first-layer weights zero gradient "
-    "forever — a nudge there passes through training untouched: width₁ × dead pixels directions.\n"
-    "- **Softmax shift:** adding the same number to all ten logits changes no probability, so the output bias along "
-    "(1,…,1) and each last hidden unit's outgoing weights along (1,…,1) are never moved: 1 + width_last directions.\n"
-    "- **Rank of the inputs:** with fewer images than pixels, more first-layer directions see no data at all.")
+if cnn:
+    k = exp.model.convs[0].kernel
+    c2.markdown(
+        "- **Dead pixels: do not apply to a CNN.** A kernel weight is shared over every position, so it sees many "
+        "pixels; a pixel that is black in every image freezes no weight. What carries over is the general rule: "
+        f"a change of a first-layer {k}×{k} kernel and its bias that leaves every first-layer pre-activation on the "
+        f"training images unchanged (the null space of the matrix of all {k}×{k} patches, with a ones column) is "
+        "never moved: channels₁ × its dimension directions — usually none, as there are far more patches than "
+        "kernel weights.\n"
+        "- **Softmax shift:** applies as is: the last dense layer's bias along (1,…,1) and each of its input "
+        "units' outgoing weights along (1,…,1) are never moved: 1 + width_last directions.")
+else:
+    c2.markdown(
+        "- **Dead pixels:** a pixel that is 0 in every training image gives its first-layer weights zero gradient "
+        "forever — a nudge there passes through training untouched: width₁ × dead pixels directions.\n"
+        "- **Softmax shift:** adding the same number to all ten logits changes no probability, so the output bias "
+        "along (1,…,1) and each last hidden unit's outgoing weights along (1,…,1) are never moved: 1 + width_last "
+        "directions.\n"
+        "- **Rank of the inputs:** with fewer images than pixels, more first-layer directions see no data at all.")
 if lab.have("exact", exp.replace(dtype="float64")) is None and \
         not st.button("Count them in a float64 J", key="compute_exact"):
     st.info("The exact count needs J in float64 (float32 rounding blurs |σ − 1| below about 1e-6).")
 else:
     pred, sigma64, exact_rows = lab.exact_check(exp)
     a, b, c, d = st.columns(4)
-    a.metric("dead-pixel directions", f"{pred.n_dead_pixel_directions:,}")
+    if cnn:
+        a.metric("patch null-space directions", f"{pred.n_input_null_directions:,}")
+    else:
+        a.metric("dead-pixel directions", f"{pred.n_dead_pixel_directions:,}")
     b.metric("softmax-shift directions", f"{pred.n_softmax_directions:,}")
     c.metric("predicted in total", f"{pred.total:,}")
     d.metric("measured |σ−1| < 1e-9", f"{len(exact_rows):,}")
@@ -77,21 +95,23 @@ else:
 st.subheader("3 · The approximate bulk: inputs and curvature")
 moments = input_second_moment(x)
 st.altair_chart(charts.series_chart({"eigenvalues of XᵀX / N": moments}, "eigenvalue", True,
-                                    "Input second-moment spectrum (64 pixel directions)", "index", floor=1e-12))
+                                    f"Input second-moment spectrum ({x.shape[1]} pixel directions)", "index",
+                                    floor=1e-12))
 st.caption("Pixel directions of tiny variance barely feed the first layer: their weights are nearly untouched, "
            "which is where most of the approximate bulk comes from.")
 gd = exp.replace(**{"train.momentum": 0.0, "train.optimizer": "sgd"})
 st.markdown("For plain gradient descent, J = ∏(I − η_t H_t). If the Hessian were constant, σ_i would be "
             "∏(1 − η_t λ_i): positive curvature contracts, zero keeps, negative expands. Here the prediction uses "
             "the Hessian at a few checkpoints, run **without momentum**.")
-if n > 2_500:
+if n > WHY.gd_max_params:
     st.info(f"Hessians of P = {n:,} parameters are too big for this panel; use the lecture preset.")
-elif lab.have("gd", gd, 4) is None and not st.button("Compare with the Hessian prediction", key="compute_gd"):
-    st.caption(f"J of the run without momentum, then 4 Hessians of {n:,} × {n:,} and their eigenvalues: about "
-               f"{lab.gd_seconds(gd, 4):.0f} s on this server (estimated from a timed probe).")
+elif lab.have("gd", gd, WHY.gd_segments) is None and not st.button("Compare with the Hessian prediction", key="compute_gd"):
+    st.caption(f"J of the run without momentum, then {WHY.gd_segments} Hessians of {n:,} × {n:,} and their "
+               f"eigenvalues: about {lab.gd_seconds(gd, WHY.gd_segments):.0f} s on this server (estimated from a "
+               "timed probe).")
 else:
-    pred_gd = lab.gd_prediction(gd, 4)
-    predicted_name = "predicted ∏(1 − η_t λ_i), Hessian at 4 checkpoints"
+    pred_gd = lab.gd_prediction(gd, WHY.gd_segments)
+    predicted_name = f"predicted ∏(1 − η_t λ_i), Hessian at {WHY.gd_segments} checkpoints"
     st.altair_chart(charts.series_chart({"measured σ (momentum 0)": pred_gd.measured,
                                          predicted_name: pred_gd.predicted},
                                         "σ", True, "Curvature predicts the regions", "index i",
