@@ -58,6 +58,8 @@ def test_guided_lecture_walked_end_to_end_in_a_real_browser(page, shots):
     # the perturbations and the float64 count, all of the same run). Each page is reached with the guided
     # lecture's Start / Next buttons; each step's buttons are pressed and its numbers read off the page; every
     # chart's layout is checked at 1280×720 (no title clipped, legends inside the column, every legend entry drawn).
+    page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+    bw.screenshot(page, shots / "00_home.png")
     took = {}
     for i, step in enumerate(STEPS, 1):
         start = time.perf_counter()
@@ -196,7 +198,7 @@ def test_stop_says_where_it_stopped_and_removes_the_bar(server, browser, page):
         jac.get_by_role("button", name="Compute J", exact=True).click()
         jac.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
         jac.wait_for_timeout(1_000)
-        jac.get_by_role("button", name="Stop", exact=True).click()
+        jac.locator(bw.SCROLLER).get_by_role("button", name="Stop", exact=True).click()
         jac.get_by_text("Stopped after").first.wait_for(timeout=60_000)
         bw.wait_idle(jac, 60, started=True)
         assert jac.locator('[data-testid="stProgress"]').count() == 0, "a progress bar is left on screen"
