@@ -1,6 +1,8 @@
-"""Training Jacobian Lab: the router and the frame (sidebar with the current experiment)."""
+"""Training Jacobian Lab: the router and the frame (sidebar: the current experiment, the bulk rule, the guided
+lecture and the glossary)."""
 import streamlit as st
 
+import guide
 import lab
 import tj
 
@@ -22,27 +24,92 @@ def _pick_preset():
     lab.set_current(tj.preset(st.session_state["preset_picker"]))
 
 
-def sidebar():
-    exp = lab.current()
-    name = lab.preset_name(exp)
+def preset_picker():
+    name = lab.preset_name(lab.current())
     options = list(tj.PRESETS) + ([] if name != "custom" else ["custom"])
     st.selectbox("Preset", options, index=options.index(name), key="preset_picker", on_change=_pick_preset,
                  help="lecture: small and fast for class; paper: Belrose & Scherlis's exact setup")
+
+
+def experiment_panel():
+    """The current experiment, the bulk rule and what exists: drawn before the page and again after it, so it
+    shows what the page just computed (a page that changes the experiment reruns the app)."""
+    exp = lab.current()
+    name = lab.preset_name(exp)
     widths = " → ".join(map(str, exp.model.sizes))
+    if tj.networks.family(exp.model) == "cnn":
+        convs = ", ".join(f"{c.channels}@{c.kernel}×{c.kernel}" + (f" pool {c.pool}" if c.pool > 1 else "")
+                          for c in exp.model.convs)
+        widths = f"conv {convs} → {widths}"
     st.markdown(f"**Current experiment:** {name}  \n"
-                f"MLP {widths}, {exp.model.activation}  \n"
+                f"{tj.networks.family(exp.model).upper()} {widths}, {exp.model.activation}  \n"
                 f"{exp.train.optimizer.upper()} lr {exp.train.lr:g}, {exp.train.epochs} epochs, seed {exp.seed}  \n"
-                f"**P = {exp.model.n_params:,}** parameters")
-    return st.empty()
+                f"**P = {exp.model.n_params:,}** parameters  \n"
+                f"**{lab.bulk_rule()}** (set on Spectrum)")
+    if lab.classroom():
+        st.caption("Classroom mode: advanced controls are hidden.")
+    st.markdown("  \n".join(lab.status_lines(exp)))
+
+
+def go_to_step(i: int | None):
+    lab.set_guide_step(i)
+    if i is not None:
+        st.switch_page(f"views/{guide.STEPS[i - 1].page}.py")
+
+
+def guide_controls():
+    """The guided lecture in the sidebar: where we are, previous / next."""
+    i = lab.guide_step()
+    st.markdown("**🎓 Guided lecture**")
+    if i is None:
+        if st.button("Start the guided lecture", key="guide_start", width="stretch"):
+            go_to_step(1)
+        return
+    st.caption(f"Step {i} of {len(guide.STEPS)}: {guide.STEPS[i - 1].part}")
+    back, forward = st.columns(2)
+    if back.button("◀ Previous", key="guide_prev", disabled=i == 1, width="stretch"):
+        go_to_step(i - 1)
+    if forward.button("Next ▶", key="guide_next", disabled=i == len(guide.STEPS), width="stretch"):
+        go_to_step(i + 1)
+    if st.button("End the guided lecture", key="guide_end", type="tertiary"):
+        go_to_step(None)
+
+
+def guide_panel():
+    """The current step's instructions at the top of the page."""
+    i = lab.guide_step()
+    if i is None:
+        return
+    step = guide.STEPS[i - 1]
+    with st.container(border=True):
+        st.markdown(f"**🎓 Step {i} of {len(guide.STEPS)} · {step.part}**")
+        if page.title != step.title:
+            st.page_link(f"views/{step.page}.py", label=f"This step is on the {step.title} page: go there",
+                         icon="➡️")
+            return
+        press = " then ".join(f"**{b}**" for b in step.press) or "nothing: the page opens computed"
+        st.markdown(f"**Press:** {press}.  \n**Ask first:** *{step.ask}*")
+        with st.expander("What to notice (reveal after the class has answered)"):
+            st.markdown(step.notice)
+
+
+def glossary():
+    with st.expander("📖 Glossary"):
+        st.markdown("\n".join(f"- **{term}**: {text}" for term, text in guide.GLOSSARY.items()))
 
 
 lab.sync_url()
 for error in st.session_state.pop("url_errors", ()):
     st.error(f"The link's settings were not used: {error}")
 with st.sidebar:
-    status = sidebar()
-    if lab.classroom():
-        st.caption("Classroom mode: advanced controls are hidden.")
-    status.markdown("  \n".join(lab.status_lines(lab.current())))
+    preset_picker()
+    panel = st.empty()
+    with panel.container():
+        experiment_panel()
+    st.divider()
+    guide_controls()
+    glossary()
+guide_panel()
 page.run()
-status.markdown("  \n".join(lab.status_lines(lab.current())))  # now including what the page computed
+with panel.container():
+    experiment_panel()  # now including what the page computed

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import streamlit as st
 
+import guide
 import tj
 import tj.compare
 import tj.perturb
 import tj.precompute as recipes
 import tj.why
+from tj import defaults
 from tj.cache import ResultCache
 from tj.diskcache import DiskCache
 from tj.limits import Limits
@@ -24,10 +26,21 @@ from tj.validate import Validation, from_query_params, query_params, validate
 DEFAULT_PRESET = "lecture"
 
 
+def cache_tier(key) -> int:
+    """Eviction tier of a cached result: training runs and time estimates (tiny, every page needs them) are
+    kept longest, then J and its spectrum of the presets, then everything else."""
+    kind, exp = key[0], key[1] if len(key) > 1 else None
+    if kind in ("train", "estimate"):
+        return 0
+    if kind in ("jacobian", "spectrum") and exp in tj.PRESETS.values():
+        return 1
+    return 2
+
+
 @st.cache_resource
 def results() -> ResultCache:
-    """One cache for every session of this server: a config is computed once and shared."""
-    return ResultCache(max_entries=24, max_bytes=1_500_000_000)
+    """One cache for every session of this server: a config is computed once and shared (tiered, see cache_tier)."""
+    return ResultCache(max_entries=96, max_bytes=1_500_000_000, tier=cache_tier)
 
 
 @st.cache_resource
@@ -49,7 +62,7 @@ def current() -> tj.Experiment:
     if "experiment" not in st.session_state:
         st.session_state["experiment"] = tj.preset(DEFAULT_PRESET)
         params = {k: st.query_params.get_all(k) for k in st.query_params}
-        if set(params) - {"classroom"}:
+        if set(params) - SESSION_PARAMS:
             check = from_query_params(params, tj.preset(DEFAULT_PRESET), limits())
             if check.ok:
                 st.session_state["experiment"] = check.experiment
@@ -63,9 +76,16 @@ def set_current(exp: tj.Experiment) -> None:
     sync_url()
 
 
+SESSION_PARAMS = {"classroom", "tau", "step"}  # URL keys that are not the experiment
+
+
 def sync_url() -> None:
-    """Put the current experiment in the URL, so a copied link reproduces it (classroom flag kept)."""
+    """Put the current experiment, the bulk threshold τ and the guide's step in the URL (classroom flag kept)."""
     wanted = query_params(current(), compact=True)
+    if tau() != defaults.SPECTRUM.tau:
+        wanted["tau"] = f"{tau():g}"
+    if guide_step() is not None:
+        wanted["step"] = str(guide_step())
     if classroom():
         wanted["classroom"] = "1"
     if {k: st.query_params.get(k) for k in st.query_params} != wanted:
@@ -77,6 +97,50 @@ def classroom() -> bool:
     if "classroom" in st.query_params:
         st.session_state["classroom"] = st.query_params.get("classroom") not in ("0", "", "false")
     return st.session_state.get("classroom", False)
+
+
+def tau() -> float:
+    """The session's bulk threshold τ on |σ − 1| (set on the Spectrum page, kept in the URL as tau=)."""
+    if "bulk_tau" not in st.session_state:
+        st.session_state["bulk_tau"] = defaults.SPECTRUM.tau
+        raw = st.query_params.get("tau")
+        if raw is not None:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = None
+            if value in defaults.SPECTRUM.taus:
+                st.session_state["bulk_tau"] = value
+            else:
+                st.session_state["url_errors"] = [*st.session_state.get("url_errors", ()),
+                    f"τ must be one of {', '.join(f'{t:g}' for t in defaults.SPECTRUM.taus)}; got {raw!r}."]
+    return st.session_state["bulk_tau"]
+
+
+def set_tau(value: float) -> None:
+    st.session_state["bulk_tau"] = float(value)
+    sync_url()
+
+
+def regions(sigma) -> np.ndarray:
+    """Region labels of σ under the session's bulk rule |σ − 1| < τ."""
+    return tj.regions(sigma, threshold=tau())
+
+
+def bulk_rule() -> str:
+    return f"bulk: |σ − 1| < τ = {tau():g}"
+
+
+def guide_step() -> int | None:
+    """The guided lecture's step (1-based), or None when the guide is off; a link's step= turns it on."""
+    if "guide_step" not in st.session_state:
+        st.session_state["guide_step"] = guide.step_index(st.query_params.get("step"))
+    return st.session_state["guide_step"]
+
+
+def set_guide_step(step: int | None) -> None:
+    st.session_state["guide_step"] = step
+    sync_url()
 
 
 def check(exp: tj.Experiment, with_time: bool = True) -> Validation:
@@ -361,8 +425,15 @@ def exact_check(exp: tj.Experiment):
 
 
 def gd_prediction(exp: tj.Experiment, segments: int):
-    return cached(("gd", exp, segments), lambda p: (p(0, 1), tj.why.gd_prediction(exp, segments))[1],
-                  "Hessians along the run", "parts")
+    return cached(("gd", exp, segments), lambda p: tj.why.gd_prediction(exp, segments, progress=p),
+                  f"J, then {segments} Hessians along the run", "columns")
+
+
+def gd_seconds(exp: tj.Experiment, segments: int) -> float:
+    """Estimated seconds for gd_prediction: J and its SVD, then `segments` Hessians and their eigenvalues."""
+    est = estimates(exp)
+    hessian = results().get_or_compute(("estimate", exp, "hessian"), lambda: tj.why.hessian_seconds(exp))
+    return est["jacobian"] + est["svd"] + segments * (hessian + est["svd"])
 
 
 def fd_check(exp: tj.Experiment, seed: int):
@@ -403,7 +474,7 @@ def status_lines(exp: tj.Experiment) -> list[str]:
 
 
 def lecture_guide() -> str:
-    """docs/lecture.md, shown on the home page."""
+    """docs/lecture.md, the printable lecture guide (offered as a download on the home page)."""
     path = Path(__file__).with_name("docs") / "lecture.md"
     return path.read_text() if path.exists() else "The lecture guide is missing from this installation."
 

@@ -25,6 +25,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 P_LECTURE = 1_210  # parameters of the lecture preset: 64·16 + 16 + 16·10 + 10
+VIEWPORT = {"width": 1280, "height": 720}  # a projector
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ STEPS: list[Step] = [
          name="spectrum"),
     # 4 more Jacobians (shuffled labels, noise inputs, seeds 1 and 2), then the parameter-function Jacobian.
     Step("Compare", click=("Compute the variants", "Compute it"), min_charts=6,
-         texts=("Spectra side by side", "Bulk overlap", "Null space vs bulk", "directions are exactly null"),
+         texts=("Spectra side by side", "Bulk overlap", "Null space vs bulk", "outputs (10 per input)"),
          name="compare", timeout_s=600),
     # The spectrum is cached by now, so the page opens on the output-effect panel; retrain along the default
     # direction (nothing set), then train inside subspaces.
@@ -113,6 +114,65 @@ _CHARTS_JS = """sel => {
     };
   });
 }""" % SVG_MARKS
+
+
+# Layout at the projector's size, for every chart on the page: a list of what is wrong (empty when all is well).
+_LAYOUT_JS = r"""() => {
+  const problems = [];
+  const visible = el => {
+    const r = el.getBoundingClientRect(), cs = getComputedStyle(el);
+    const paint = [cs.fill, cs.stroke].some(c => c && c !== 'none' && !/rgba\(.*,\s*0\)$/.test(c) && c !== 'transparent');
+    return (r.width > 0 || r.height > 0) && paint && parseFloat(cs.opacity || '1') > 0 &&
+      parseFloat(cs.fillOpacity || '1') + parseFloat(cs.strokeOpacity || '1') > 0;
+  };
+  const colorsOf = el => { const cs = getComputedStyle(el); return [cs.fill, cs.stroke]; };
+  document.querySelectorAll('.vega-embed').forEach((chart, n) => {
+    const svg = chart.querySelector('svg');
+    if (!svg) return;
+    const title = (chart.querySelector('.role-title-text') || {}).textContent || `chart ${n}`;
+    const box = chart.closest('[data-testid="stElementContainer"]') || chart.parentElement;
+    const column = chart.closest('[data-testid="stColumn"]') || document.querySelector('[data-testid="stMainBlockContainer"]') || box;
+    const col = column.getBoundingClientRect();
+    const right = Math.min(col.right, box.getBoundingClientRect().right) + 1;
+    chart.querySelectorAll('g.role-legend, g.role-column-header, g.role-row-header, g.role-header').forEach(g => {
+      const r = g.getBoundingClientRect();
+      if (r.width && r.right > right) problems.push(`${title}: a legend or facet header ends ${Math.round(r.right - right)} px past its column`);
+    });
+    const sr = svg.getBoundingClientRect();
+    if (sr.right > right + 2) problems.push(`${title}: the chart is ${Math.round(sr.right - right)} px wider than its column`);
+    const marks = Array.from(chart.querySelectorAll('g.role-mark path, g.role-mark symbol, g.role-mark rect, g.role-mark line'));
+    const markColors = new Set(marks.filter(visible).flatMap(colorsOf));
+    chart.querySelectorAll('g.role-legend').forEach(legend => {
+      if (legend.querySelector('.role-legend-gradient')) return;
+      const labels = Array.from(legend.querySelectorAll('.role-legend-label text'));
+      const symbols = Array.from(legend.querySelectorAll('.role-legend-symbol path'));
+      labels.forEach((label, i) => {
+        const sym = symbols[i];
+        if (!sym || !visible(sym)) { problems.push(`${title}: legend entry "${label.textContent}" has no visible symbol`); return; }
+        if (!colorsOf(sym).some(c => markColors.has(c))) problems.push(`${title}: legend entry "${label.textContent}" has no visible marks in the chart`);
+        if (label.textContent.endsWith('…')) problems.push(`${title}: legend label cut: "${label.textContent}"`);
+      });
+    });
+    chart.querySelectorAll('.role-title-text').forEach(t => {
+      if (!t.textContent.trim()) return;
+      if (t.textContent.endsWith('…')) problems.push(`${title}: title cut: "${t.textContent}"`);
+      t.scrollIntoView({block: 'center'});
+      const r = t.getBoundingClientRect(), top = box.getBoundingClientRect().top;
+      if (r.top < top - 0.5) problems.push(`"${t.textContent}": title starts ${Math.round(top - r.top)} px above its container`);
+      for (const fy of [0.2, 0.5, 0.8]) {
+        const hit = document.elementFromPoint(r.left + Math.min(4, r.width / 2), r.top + fy * r.height);
+        if (!hit || !chart.contains(hit)) { problems.push(`"${t.textContent}": title covered or clipped (${hit ? hit.tagName + '.' + hit.className : 'nothing'} on top)`); break; }
+      }
+    });
+  });
+  return problems;
+}"""
+
+
+def layout_problems(page) -> list[str]:
+    """Charts wider than their column, legends or facet headers past it, legend entries without visible marks,
+    titles clipped, covered or cut (13's item 6; 14's point 5)."""
+    return page.evaluate(_LAYOUT_JS)
 
 
 def chart_ok(info: dict) -> bool:
@@ -196,7 +256,7 @@ def launch(playwright):
 
 
 def new_page(browser, base_url: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport=VIEWPORT)
     page.js_errors = []   # uncaught exceptions in the page, reported with failures
     page.on("pageerror", lambda err: page.js_errors.append(str(err)))
     page.goto(base_url + "/")
@@ -262,18 +322,29 @@ def check_metrics(step: Step, values: dict[str, str], where: str) -> dict[str, s
     return values
 
 
-def run_step(page, step: Step, index: int, shots: Path | None) -> Path | None:
-    """Do one step and check its page; raise AssertionError (naming the page) when something is wrong."""
+def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = False) -> Path | None:
+    """Do one step and check its page; raise AssertionError (naming the page) when something is wrong.
+    guided: reach the page through the guided lecture's Start / Next buttons, not the sidebar's page list."""
     where = f"step {index} ({step.page!r})"
-    page.locator(NAV_LINK).filter(has=page.get_by_text(step.page, exact=True)).click()
-    wait_idle(page, step.timeout_s)
+    if guided:
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        label = "Start the guided lecture" if index == 1 else "Next ▶"
+        sidebar.get_by_role("button", name=label, exact=True).click()
+        wait_idle(page, step.timeout_s)
+        page.get_by_text(f"Step {index} of {len(STEPS)}").first.wait_for(timeout=30_000)
+        assert f"step={index}" in page.url, f"{where}: the guide's step is not in the URL: {page.url}"
+        active = page.locator(NAV_LINK + '[aria-current="page"]').inner_text().strip()
+        assert active.endswith(step.page), f"{where}: the guide's Next led to {active!r}"
+    else:
+        page.locator(NAV_LINK).filter(has=page.get_by_text(step.page, exact=True)).click()
+        wait_idle(page, step.timeout_s)
     page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
     for button in step.buttons:
         page.get_by_role("button", name=button, exact=True).click()
         wait_idle(page, step.timeout_s)
         wait_charts(page, 0)  # whatever this button drew, drawn before the next one is pressed
     for text in step.texts:
-        page.get_by_text(text).first.wait_for(timeout=step.timeout_s * 1000)
+        page.get_by_text(text).filter(visible=True).first.wait_for(timeout=step.timeout_s * 1000)
     wait_idle(page, step.timeout_s, started=True)
 
     errors = page.locator(ERRORS).all_inner_texts()
@@ -286,6 +357,8 @@ def run_step(page, step: Step, index: int, shots: Path | None) -> Path | None:
     assert len(found) >= step.min_charts, f"{where}: {len(found)} charts, expected at least {step.min_charts}"
 
     check_metrics(step, metrics(page), where)
+    problems = layout_problems(page)
+    assert not problems, f"{where}: layout at {VIEWPORT['width']}×{VIEWPORT['height']}: {problems}"
 
     if shots is None:
         return None
@@ -306,8 +379,9 @@ def available() -> str | None:
     return None
 
 
-def walk(shots: Path | None, steps: list[Step] = STEPS) -> list[Path]:
-    """Start a server, walk `steps` in a fresh browser, stop everything; return the screenshots."""
+def walk(shots: Path | None, steps: list[Step] = STEPS, guided: bool = True) -> list[Path]:
+    """Start a server, walk `steps` in a fresh browser (through the guided lecture), stop everything; return the
+    screenshots (the home page's first)."""
     from playwright.sync_api import sync_playwright
 
     server = Server()
@@ -316,7 +390,13 @@ def walk(shots: Path | None, steps: list[Step] = STEPS) -> list[Path]:
             browser = launch(p)
             try:
                 page = new_page(browser, server.url)
-                paths = [run_step(page, step, i, shots) for i, step in enumerate(steps, 1)]
+                paths = []
+                if shots is not None:
+                    page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+                    wait_charts(page, 0)
+                    screenshot(page, Path(shots) / "00_home.png")
+                    paths.append(Path(shots) / "00_home.png")
+                paths += [run_step(page, step, i, shots, guided) for i, step in enumerate(steps, 1)]
             finally:
                 browser.close()
         problems = log_problems(server.log())

@@ -155,9 +155,19 @@ def test_picking_a_direction_shows_its_first_layer():
     at.number_input(key="direction_index").set_value(0)
     ok(at.run())
     assert any("σ_0 =" in m.value for m in at.markdown)
-    at.radio(key="bulk_mode").set_value("rank k (k smallest |σ − 1|)")
+
+
+def test_the_tau_set_on_spectrum_is_the_sessions_shown_in_the_sidebar_and_the_url():
+    at = ok(app("spectrum"))
+    at.button(key="compute_spectrum").click()
     ok(at.run())
-    assert int(metric(at, "bulk").replace(",", "")) == 1210 // 3
+    at.select_slider(key="tau").set_value(1e-2)
+    ok(at.run())
+    assert "τ = 0.01" in " ".join(m.value for m in at.sidebar.markdown)
+    assert at.query_params.get("tau") in ("0.01", ["0.01"])
+    at.switch_page("views/perturb.py")
+    ok(at.run())
+    assert any("τ = 0.01" in c.value for c in at.caption), "Perturb's regions do not use the session's τ"
 
 
 def test_compare_page_computes_variants_overlaps_and_the_function_jacobian():

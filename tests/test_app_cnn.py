@@ -56,6 +56,8 @@ def test_build_offers_the_cnn_family_and_trains_it():
     assert isinstance(exp.model, CNNSpec) and exp.model.convs == (Conv(2, 3, "SAME", 2),) and exp.model.dense == ()
     assert metric(at, "parameters P") == "350"
     assert any("Final test loss" in m.value for m in at.markdown)
+    ok(at.run())  # the sidebar is drawn before the page: the next run shows the new network
+    assert "CNN conv 2@3×3 pool 2 → 32 → 10" in " ".join(m.value for m in at.sidebar.markdown)
 
 
 @pytest.mark.parametrize("convs,dense,words", [

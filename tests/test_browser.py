@@ -53,13 +53,17 @@ def shots(tmp_path_factory) -> Path:
     return Path(os.environ.get("TJ_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
 
 
-def test_lecture_path_in_a_real_browser(page, shots):
+def test_guided_lecture_walked_end_to_end_in_a_real_browser(page, shots):
     # One test: the steps build on each other (train, then J of that run, then its spectrum, then the variants,
-    # the perturbations and the float64 count, all of the same run).
+    # the perturbations and the float64 count, all of the same run). Each page is reached with the guided
+    # lecture's Start / Next buttons; each step's buttons are pressed and its numbers read off the page; every
+    # chart's layout is checked at 1280×720 (no title clipped, legends inside the column, every legend entry drawn).
+    page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+    bw.screenshot(page, shots / "00_home.png")
     took = {}
     for i, step in enumerate(STEPS, 1):
         start = time.perf_counter()
-        path = bw.run_step(page, step, i, shots)
+        path = bw.run_step(page, step, i, shots, guided=True)
         took[step.page] = time.perf_counter() - start
         assert path.stat().st_size > 10_000, f"{path} looks empty"
     print("seconds per page (with its screenshot): " + ", ".join(f"{k} {v:.1f}" for k, v in took.items()),
@@ -78,7 +82,7 @@ def test_a_page_url_opened_first_shows_the_app_frame(browser, tmp_path):
     # app.py's frame (page titles and the Preset selectbox), not Streamlit's legacy file-list navigation.
     srv = bw.Server(log_dir=tmp_path)
     try:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page = browser.new_page(viewport=bw.VIEWPORT)
         try:
             page.goto(srv.url + "/spectrum")
             bw.wait_idle(page, 60)
@@ -104,7 +108,7 @@ def test_a_page_url_opened_first_shows_the_app_frame(browser, tmp_path):
 
 
 def test_classroom_mode_survives_sidebar_navigation(server, browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport=bw.VIEWPORT)
     try:
         page.goto(server.url + "/?classroom=1")
         bw.wait_idle(page, 60)
@@ -116,3 +120,108 @@ def test_classroom_mode_survives_sidebar_navigation(server, browser):
         assert page.get_by_text("activation", exact=True).count() == 0, "advanced controls shown in classroom mode"
     finally:
         page.close()
+
+
+def test_the_walk_follows_the_guide():
+    import guide
+
+    assert [(s.page, s.buttons) for s in STEPS] == [(g.title, g.press) for g in guide.STEPS]
+
+
+# --- issue 14's points, each in a fresh browser session on the server the walk above filled ------------------
+def _session(browser, url: str):
+    page = browser.new_page(viewport=bw.VIEWPORT)
+    page.goto(url)
+    bw.wait_idle(page, 60)
+    page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+    return page
+
+
+def _sidebar(page) -> str:
+    return page.locator('[data-testid="stSidebar"]').inner_text()
+
+
+def test_a_second_session_after_the_walk_finds_train_j_and_spectrum_computed(server, browser, page):
+    fresh = _session(browser, server.url + "/build")
+    try:
+        text = _sidebar(fresh)
+        for what in ("trained", "Jacobian", "spectrum"):
+            assert f"✅ {what}" in text, f"a new session's sidebar after the walk: {text!r}"
+        fresh.get_by_text("Final test loss").filter(visible=True).first.wait_for(timeout=10_000)
+        assert fresh.get_by_text("Press Train").count() == 0
+        fresh.goto(server.url + "/jacobian")
+        bw.wait_idle(fresh, 60)
+        assert "computed in" in bw.metrics(fresh), "J is gone for a second session"
+    finally:
+        fresh.close()
+
+
+def test_clicking_a_point_of_the_spectrum_selects_that_index(server, browser, page):
+    spectrum = _session(browser, server.url + "/spectrum")
+    try:
+        box = spectrum.get_by_role("spinbutton", name="singular index i")
+        first = int(box.input_value())
+        chart = spectrum.locator(".vega-embed").first
+        chart.scroll_into_view_if_needed()
+        bw.wait_charts(spectrum, 7)
+        r = chart.bounding_box()
+        picked = []
+        for fx in (0.25, 0.8):  # two places along the index axis: two different indices, in order
+            spectrum.mouse.click(r["x"] + fx * r["width"], r["y"] + 0.5 * r["height"])
+            bw.wait_idle(spectrum, 60)
+            value = int(box.input_value())
+            picked.append(value)
+            spectrum.get_by_text(f"σ_{value} =").first.wait_for(timeout=10_000)
+        assert picked[0] != first and picked[0] < picked[1], f"opened on {first}, clicks gave {picked}"
+    finally:
+        spectrum.close()
+
+
+def test_the_sidebar_matches_the_url_right_after_train(server, browser, page):
+    build = _session(browser, server.url + "/build")
+    try:
+        seed = build.get_by_role("spinbutton", name="seed")
+        seed.fill("5")
+        build.get_by_role("button", name="Train", exact=True).click()
+        bw.wait_idle(build, 120)
+        build.get_by_text("Final test loss").filter(visible=True).first.wait_for(timeout=60_000)
+        assert "seed=5" in build.url, build.url
+        text = _sidebar(build)
+        assert "seed 5" in text and "✅ trained" in text, f"sidebar right after Train: {text!r}"
+    finally:
+        build.close()
+
+
+def test_stop_says_where_it_stopped_and_removes_the_bar(server, browser, page):
+    jac = _session(browser, server.url + "/jacobian?preset=lecture&epochs=150")
+    try:
+        jac.get_by_role("button", name="Compute J", exact=True).click()
+        jac.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
+        jac.wait_for_timeout(1_000)
+        jac.locator(bw.SCROLLER).get_by_role("button", name="Stop", exact=True).click()
+        jac.get_by_text("Stopped after").first.wait_for(timeout=60_000)
+        bw.wait_idle(jac, 60, started=True)
+        assert jac.locator('[data-testid="stProgress"]').count() == 0, "a progress bar is left on screen"
+    finally:
+        jac.close()
+
+
+def test_the_tau_set_on_spectrum_is_what_compare_perturb_and_why_use(server, browser, page):
+    spectrum = _session(browser, server.url + "/spectrum")
+    try:
+        slider = spectrum.get_by_role("slider").first
+        slider.focus()
+        for _ in range(2):  # 0.1 → 0.03 → 0.01
+            slider.press("ArrowLeft")
+            bw.wait_idle(spectrum, 60)
+        assert "tau=0.01" in spectrum.url, spectrum.url
+        assert "τ = 0.01" in _sidebar(spectrum)
+        for title, text in (("Compare", "τ = 0.01"), ("Perturb", "τ = 0.01"), ("Why a bulk?", "τ = 0.01")):
+            spectrum.locator(bw.NAV_LINK).filter(has=spectrum.get_by_text(title, exact=True)).click()
+            bw.wait_idle(spectrum, 120)
+            spectrum.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+            main = spectrum.locator(bw.SCROLLER)
+            main.get_by_text(text).filter(visible=True).first.wait_for(timeout=60_000)
+            assert "tau=0.01" in spectrum.url, f"{title}: τ left the URL: {spectrum.url}"
+    finally:
+        spectrum.close()

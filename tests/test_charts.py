@@ -61,3 +61,103 @@ def test_small_charts():
     assert "tooltip" in json.dumps(bars)
     signed = spec_of(charts.signed_images_chart(np.random.randn(4, 64), list("abcd")))
     assert "redblue" in json.dumps(signed)
+
+
+def _color_scales(spec) -> list[dict]:
+    """Every colour scale with an explicit domain anywhere in a Vega-Lite spec."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            color = node.get("color")
+            if isinstance(color, dict) and isinstance(color.get("scale"), dict) and "domain" in color["scale"]:
+                found.append(color["scale"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(spec)
+    return found
+
+
+def _all_charts():
+    from types import SimpleNamespace
+
+    table = _table(600)
+    m = Metrics((2.3, 0.5), (2.3, 0.6), (0.1, 0.9), (0.1, 0.85))
+    ks = [10, 50, 200]
+    lin = SimpleNamespace(eps=np.logspace(-3, 3, 5), along=np.ones(5), across=np.ones(5), predicted=np.ones(5),
+                          test_loss=np.ones(5), index=3)
+    regions3 = {r: np.arange(3) for r in charts.REGIONS}
+    return {
+        "sigma": charts.sigma_chart(table), "distance": charts.distance_chart(table),
+        "alignment": charts.alignment_chart(table), "movement": charts.movement_chart(table),
+        "histogram": charts.log_sigma_histogram(table), "curves": charts.curves_chart(m),
+        "counts": charts.counts_chart([0, 1, 2], regions3),
+        "series of regions": charts.series_chart(regions3, "count", False),
+        "overlap": charts.overlap_chart(ks, {"main vs noise inputs": [0.5, 0.6, 0.7],
+                                             "main vs seed 1": [0.5, 0.6, 0.7]}, [0.1, 0.2, 0.3]),
+        "kl": charts.kl_chart({s: np.ones(5) for s in ("train", "test", "inverted", "noise")}),
+        "linearity": charts.linearity_chart(lin),
+        "subspace": charts.subspace_chart(ks, {s: [1.0, 2.0, 3.0] for s in ("bulk", "complement of bulk",
+                                                                          "top-k (chaotic)", "bottom-k (stable)")}),
+    }
+
+
+def test_every_chart_takes_its_region_input_and_run_colours_from_the_one_definition():
+    seen = set()
+    for name, chart in _all_charts().items():
+        for scale in _color_scales(spec_of(chart)):
+            for value, colour in zip(scale["domain"], scale["range"]):
+                expected = charts.color_of(value)
+                if expected is not None:
+                    assert colour == expected, f"{name}: {value!r} drawn {colour}, defined {expected}"
+                    seen.add(charts.ALIASES.get(value, value))
+    assert set(charts.REGIONS) <= seen and {"train", "test", "inverted", "noise"} <= seen
+    assert charts.color_of("top-k (chaotic)") == charts.COLORS["chaotic"]
+    assert charts.color_of("main vs seed 1") == charts.color_of("seed 1")
+    assert len({charts.COLORS[r] for r in charts.REGIONS}) == 3
+
+
+def _colors(node):
+    if isinstance(node, dict):
+        if isinstance(node.get("color"), dict) and "field" in node["color"]:
+            yield node["color"]
+        for v in node.values():
+            yield from _colors(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _colors(v)
+
+
+def test_legends_sit_below_charts_and_titles_are_padded():
+    for name, chart in _all_charts().items():
+        spec = spec_of(chart)
+        for enc in _colors(spec):
+            if enc.get("legend", {}) is not None:
+                assert enc.get("legend", {}).get("orient") == "bottom", f"{name}: legend beside the chart"
+        assert "padding" in spec, f"{name}: no padding around the chart for its title"
+
+
+def test_train_is_drawn_on_top_of_the_other_input_sets():
+    spec = spec_of(charts.kl_chart({s: np.ones(5) for s in ("train", "test", "inverted", "noise")}))
+    last = spec["layer"][-1]
+    rows = spec["datasets"][last["data"]["name"]]
+    assert {r["series"] for r in rows} == {"train"}
+
+
+def test_gallery_panels_are_keyed_by_position_so_equal_titles_do_not_merge():
+    spec = spec_of(charts.digits_chart(np.random.rand(20, 64), ["same title"] * 20, columns=5))
+    assert spec["facet"]["field"] == "n"
+    assert len({r["n"] for r in next(iter(spec["datasets"].values()))}) == 20
+
+
+def test_axes_fit_the_data():
+    spec = json.dumps(spec_of(charts.overlap_chart([10, 100, 1000], {"main vs seed 1": [0.5, 0.6, 0.7]},
+                                                   [0.1, 0.2, 0.3])))
+    assert '"domain": [10, 1000]' in spec
+    counts = spec_of(charts.counts_chart([0, 1, 2], {r: [1, 2, 3] for r in charts.REGIONS}))
+    assert counts["encoding"]["x"]["type"] == "ordinal"  # epochs, not 0.5, 1.5, …
+    taus = spec_of(charts.series_chart({"float64 J": [1, 2, 3]}, "count", True, x=[1e-12, 1e-6, 1], log_x=True))
+    assert taus["encoding"]["x"]["scale"]["type"] == "log"

@@ -76,3 +76,27 @@ def test_a_float32_decomposition_that_fails_the_check_falls_back_to_float64(monk
     assert s.route == "float64 gesdd" and np.allclose(s.singular_values, sigma, atol=1e-6)
     monkeypatch.setattr(torch.linalg, "svd", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no convergence")))
     assert spectrum(jac.float(), torch.zeros(8), torch.zeros(8)).route == "float64 gesdd"
+
+
+def test_showcase_direction_is_the_bulk_direction_most_on_dead_pixels():
+    from tj import MLPSpec
+    from tj.model import layout
+    from tj.spectrum import showcase_direction
+
+    spec = MLPSpec(widths=(8,))
+    p, w1 = spec.n_params, layout(spec)[0]
+    rng = np.random.default_rng(0)
+    vh = np.linalg.qr(rng.normal(size=(p, p)))[0].T
+    dead = np.array([0, 7])
+    target = np.zeros(p)
+    target[[w1.start + j * 64 + d for j in range(4) for d in dead]] = 1
+    vh[5] = target / np.linalg.norm(target)  # entirely on dead pixels, over 4 of 8 units
+    vh[6] = 0
+    vh[6, w1.start + 7] = 1  # one dead pixel of one unit: all on dead pixels too, but a lone pixel to look at
+    sigma = np.linspace(2, 0.1, p)
+    bulk = np.zeros(p, dtype=bool)
+    bulk[3:20] = True
+    assert showcase_direction(spec, sigma, vh, dead, bulk) == 5
+    bulk[5] = False  # not in the bulk: never chosen
+    assert showcase_direction(spec, sigma, vh, dead, bulk) != 5 and bulk[showcase_direction(spec, sigma, vh, dead, bulk)]
+    assert showcase_direction(spec, sigma, vh, np.array([], dtype=int), bulk) == int(np.flatnonzero(bulk)[8])

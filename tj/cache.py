@@ -1,4 +1,8 @@
-"""A thread-safe result cache: each key computed once (callers of the same key wait), bounded in entries and bytes."""
+"""A thread-safe result cache: each key computed once (callers of the same key wait), bounded in entries and bytes.
+
+Eviction rule: when a new result pushes the cache over its entry or byte limit, results are dropped from the
+highest tier first (tier(key): 0 = cheap and essential, e.g. training runs; higher = bulkier, cheaper to lose),
+least recently used first within a tier, until it fits. The result just stored is never dropped by its own put."""
 from __future__ import annotations
 
 import threading
@@ -35,10 +39,10 @@ class Stats:
 
 
 class ResultCache:
-    """LRU over (kind, config) keys; a key being computed blocks other callers of it, not of other keys."""
+    """Tiered LRU over (kind, config) keys; a key being computed blocks other callers of it, not of other keys."""
 
-    def __init__(self, max_entries: int = 16, max_bytes: int = 1 << 30):
-        self.max_entries, self.max_bytes = max_entries, max_bytes
+    def __init__(self, max_entries: int = 16, max_bytes: int = 1 << 30, tier=lambda key: 0):
+        self.max_entries, self.max_bytes, self.tier = max_entries, max_bytes, tier
         self._items: OrderedDict = OrderedDict()
         self._sizes: dict = {}
         self._locks: dict = {}
@@ -84,9 +88,15 @@ class ResultCache:
             self._items.move_to_end(key)
             while len(self._items) > 1 and (len(self._items) > self.max_entries
                                             or sum(self._sizes.values()) > self.max_bytes):
-                old, _ = self._items.popitem(last=False)
+                old = self._victim(exclude=key)
+                del self._items[old]
                 self._sizes.pop(old)
                 self.stats.evicted += 1
+
+    def _victim(self, exclude):
+        """The key to drop: highest tier, then least recently used (the items are kept in use order)."""
+        order = [k for k in self._items if k != exclude]
+        return max(enumerate(order), key=lambda ik: (self.tier(ik[1]), -ik[0]))[1]
 
     def clear(self) -> None:
         with self._lock:

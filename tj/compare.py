@@ -110,14 +110,15 @@ def overlap_matrix(spectra: dict, k: int) -> np.ndarray:
     return out
 
 
-def bulk_table(sigmas: dict) -> list[dict]:
-    """Per run: P, how many σ lie within 1e-2 and 1e-1 of one (and that share of P), and σ₁."""
+def bulk_table(sigmas: dict, tau: float = 1e-2) -> list[dict]:
+    """Per run: P, the bulk size at τ (and its share of P), at 1e-2 and 1e-1, and σ₁."""
     rows = []
     for name, s in sigmas.items():
         d = np.abs(np.asarray(s) - 1)
-        rows.append({"run": name, "P": len(d), "|σ−1| < 1e-2": int((d < 1e-2).sum()),
-                     "|σ−1| < 1e-1": int((d < 1e-1).sum()), "share of P (1e-2)": round(float((d < 1e-2).mean()), 3),
-                     "σ₁": round(float(s[0]), 2)})
+        row = {"run": name, "P": len(d), f"bulk (|σ−1| < τ = {tau:g})": int((d < tau).sum()),
+               "share of P": round(float((d < tau).mean()), 3)}
+        row |= {f"|σ−1| < {t:g}": int((d < t).sum()) for t in (1e-2, 1e-1) if t != tau}
+        rows.append(row | {"σ₁": round(float(s[0]), 2)})
     return rows
 
 

@@ -48,6 +48,13 @@ class Trajectory:
         return sum(per)
 
 
+def adam_coefficients(tspec, opt, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(c1, c2) of Adam's update linearised after a step: θ̇ −= c1 ⊙ ṁ − c2 ⊙ v̇ (bias corrections included)."""
+    bc1, bc2 = 1 - tspec.beta1**opt.t, 1 - tspec.beta2**opt.t
+    s = (opt.v / bc2 + tspec.eps_root).sqrt()
+    return lr / (bc1 * (s + tspec.eps)), lr * (opt.m / bc1) / (2 * s * bc2 * (s + tspec.eps) ** 2)
+
+
 def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None) -> Trajectory:
     """Train once and keep θ_t, the batch and the optimizer coefficients of every step."""
     spec, tspec, dtype = experiment.model, experiment.train, experiment.torch_dtype
@@ -59,11 +66,7 @@ def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=No
     def keep_step(t, before, g, lr, opt, keep, idx):
         adam = None
         if tspec.optimizer == "adam":
-            bc1, bc2 = 1 - tspec.beta1**opt.t, 1 - tspec.beta2**opt.t
-            s = (opt.v / bc2 + tspec.eps_root).sqrt()
-            c1 = lr / (bc1 * (s + tspec.eps))
-            c2 = lr * (opt.m / bc1) / (2 * s * bc2 * (s + tspec.eps) ** 2)
-            adam = (dev(g.clone()), dev(c1), dev(c2))
+            adam = (dev(g.clone()), *map(dev, adam_coefficients(tspec, opt, lr)))
         steps.append(Step(lr, dev(before), dev(idx), adam))
 
     result = train(spec, tspec, data, theta0, experiment.seed, record=keep_step)

@@ -114,10 +114,7 @@ def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=No
         weights = [before[b.start:b.stop].reshape(b.shape) for b in layout(spec)[0::2]]
         adam = None
         if tspec.optimizer == "adam":
-            bc1, bc2 = 1 - tspec.beta1**opt.t, 1 - tspec.beta2**opt.t
-            s = (opt.v / bc2 + tspec.eps_root).sqrt()
-            c1 = lr / (bc1 * (s + tspec.eps))
-            c2 = lr * (opt.m / bc1) / (2 * s * bc2 * (s + tspec.eps) ** 2)
+            c1, c2 = general.adam_coefficients(tspec, opt, lr)
             adam = tuple([dev(x) for x in to_blocks(spec, v[None])] for v in (grad, c1, c2))
         inputs = [torch.cat([a, ones], 1) for a in keep["acts"]]
         steps.append(Step(

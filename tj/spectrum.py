@@ -133,3 +133,25 @@ def direction_by_block(spec, v: np.ndarray) -> tuple[list[str], np.ndarray, np.n
     shares = np.array([float(v[b.start:b.stop] @ v[b.start:b.stop]) / total for b in blocks])
     w1 = blocks[0]
     return [b.name for b in blocks], shares, v[w1.start:w1.stop].reshape(w1.shape)
+
+
+def showcase_direction(spec, sigma: np.ndarray, vh: np.ndarray, dead: np.ndarray, bulk: np.ndarray) -> int:
+    """The bulk index to show first: among bulk directions whose first-layer part is spread over at least a
+    quarter of the hidden units (one image per unit shows a pattern, not a lone pixel), the one that puts the
+    largest share of its norm on pixels that are zero in every training image; the middle bulk index if there
+    are no such pixels or no first-layer image block."""
+    from .model import layout
+
+    candidates = np.flatnonzero(bulk)
+    if not len(candidates):
+        return 0
+    w1 = layout(spec)[0]
+    if not len(dead) or len(w1.shape) != 2 or w1.shape[1] <= int(np.max(dead)):
+        return int(candidates[len(candidates) // 2])
+    rows = np.asarray(vh[candidates], dtype=np.float64)
+    images = rows[:, w1.start:w1.stop].reshape(len(rows), *w1.shape)        # (candidates, units, pixels)
+    per_unit = (images ** 2).sum(2)
+    spread = (per_unit > 0.05 * np.maximum(per_unit.sum(1, keepdims=True), 1e-300)).sum(1) >= max(1, w1.shape[0] // 4)
+    share = (images[:, :, np.asarray(dead)] ** 2).sum((1, 2)) / np.maximum((rows ** 2).sum(1), 1e-300)
+    score = np.where(spread, share, share - 2)  # a spread-out direction first, whatever its share
+    return int(candidates[int(np.argmax(score))])

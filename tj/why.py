@@ -269,8 +269,9 @@ def spectra_through_training(experiment: Experiment, checkpoints, progress=None)
 
 
 def loss_hessian(spec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                 loss: str = "cross_entropy", chunk: int = 64) -> torch.Tensor:
-    """The mean-loss Hessian (P, P) in float64: torch.func.hessian's forward-over-reverse, in column chunks."""
+                 loss: str = "cross_entropy", chunk: int = 64, on_chunk=None) -> torch.Tensor:
+    """The mean-loss Hessian (P, P) in float64: torch.func.hessian's forward-over-reverse, in column chunks
+    (`on_chunk(columns done)` after each)."""
     from torch.func import grad, jvp, vmap
 
     from .reference import loss as ref_loss
@@ -279,8 +280,34 @@ def loss_hessian(spec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
     g = grad(lambda th: ref_loss(spec, th, x, y, loss))
     column = vmap(lambda v: jvp(g, (theta,), (v,))[1])
     eye = torch.eye(len(theta), dtype=torch.float64)
-    h = torch.cat([column(eye[i:i + chunk]) for i in range(0, len(theta), chunk)])
+    parts = []
+    for i in range(0, len(theta), chunk):
+        parts.append(column(eye[i:i + chunk]))
+        if on_chunk is not None:
+            on_chunk(min(i + chunk, len(theta)))
+    h = torch.cat(parts)
     return (h + h.T) / 2
+
+
+def hessian_seconds(experiment: Experiment, chunk: int = 64) -> float:
+    """Seconds for one full-training-set Hessian on this machine, from one timed chunk of its columns."""
+    import time
+
+    from torch.func import grad, jvp, vmap
+
+    from .reference import loss as ref_loss
+
+    spec = experiment.model
+    x = trained_inputs(experiment)
+    y = load(experiment.data, torch.float64).y_train[:len(x)]  # which labels does not change the cost
+    theta = init_params(spec, experiment.seed, torch.float64)
+    g = grad(lambda th: ref_loss(spec, th, x, y, experiment.train.loss))
+    column = vmap(lambda v: jvp(g, (theta,), (v,))[1])
+    eye = torch.eye(min(chunk, spec.n_params), spec.n_params, dtype=torch.float64)
+    column(eye[:2])  # warm-up
+    start = time.perf_counter()
+    column(eye)
+    return (time.perf_counter() - start) * -(-spec.n_params // len(eye))
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,7 +325,7 @@ class GDPrediction:
         return float(np.abs(self.predicted - self.measured).max())
 
 
-def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
+def gd_prediction(experiment: Experiment, n_segments: int = 4, progress=None) -> GDPrediction:
     """Predict J's σ for plain gradient descent from full-training-set Hessian eigenvalues.
 
     The T steps are cut into n_segments near-equal segments; H is taken at θ_t at each segment's start and
@@ -307,6 +334,7 @@ def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
     approximation, which ignores how H's eigenvectors rotate and how mini-batches differ from the full set.
     Rank matching also pairs λ = 0 of one segment with λ ≠ 0 of another when the number of negative
     eigenvalues changes, so the exactly untouched directions need not come out at σ_pred = 1.
+    `progress(done, total)` counts columns: P of J, then P per Hessian.
     """
     spec, ts = experiment.model, experiment.train
     if ts.optimizer != "sgd" or ts.momentum != 0:
@@ -321,7 +349,9 @@ def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
     starts = [i * n_steps // n_segments for i in range(n_segments)]
     bounds = starts + [n_steps]
 
-    jac = training_jacobian(experiment).jacobian  # first: raises Diverged with its step if training blows up
+    total = spec.n_params * (1 + n_segments)
+    report = progress or (lambda done, total: False)
+    jac = training_jacobian(experiment, progress=lambda d, _: report(d, total)).jacobian  # raises Diverged first
     measured = torch.linalg.svdvals(jac.double()).numpy()
     del jac
     dtype = experiment.torch_dtype
@@ -341,7 +371,8 @@ def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
     eig = np.empty((n_segments, spec.n_params))
     prod = np.ones(spec.n_params)
     for k in range(n_segments):
-        h = loss_hessian(spec, at[bounds[k]], x, y, ts.loss)
+        h = loss_hessian(spec, at[bounds[k]], x, y, ts.loss,
+                         on_chunk=lambda d, k=k: report((k + 1) * spec.n_params + d, total))
         eig[k] = torch.linalg.eigvalsh(h).numpy()[::-1]
         for t in range(bounds[k], bounds[k + 1]):
             prod *= 1 - lrs[t] * eig[k]
@@ -350,4 +381,4 @@ def gd_prediction(experiment: Experiment, n_segments: int = 4) -> GDPrediction:
 
 __all__ = ["Untouched", "trained_inputs", "untouched_directions", "untouched_for", "measured_untouched",
            "subspace_alignment", "captured_fraction", "input_second_moment", "epoch_checkpoints", "Evolution",
-           "spectra_through_training", "loss_hessian", "GDPrediction", "gd_prediction", "MAX_HESSIAN_PARAMS"]
+           "spectra_through_training", "loss_hessian", "hessian_seconds", "GDPrediction", "gd_prediction", "MAX_HESSIAN_PARAMS"]

@@ -20,7 +20,7 @@ st.subheader("The data: " + ("UCI 8×8 handwritten digits" if exp.data.dataset =
 c1, c2, c3 = st.columns(3)
 c1.metric("training images", f"{len(data.y_train):,}")
 c2.metric("test images", f"{len(data.y_test):,}")
-c3.metric("pixels per image", f"{side} × {side}", "scaled to [0, 1]", delta_color="off")
+c3.metric("pixels per image", f"{side} × {side}", help="pixel values scaled to [0, 1]")
 st.altair_chart(charts.digits_chart(data.x_train[:20].numpy(), [f"#{i}: label {int(y)}" for i, y in
                                                                   enumerate(data.y_train[:20])]))
 
@@ -58,28 +58,29 @@ with st.form("config"):
         raw["momentum"] = b.number_input("momentum (SGD)", value=float(exp.train.momentum), min_value=0.0,
                                          max_value=0.999)
         raw["schedule"] = b.selectbox("schedule", SCHEDULES, index=SCHEDULES.index(exp.train.schedule))
-    raw["epochs"] = c.number_input("epochs", value=int(exp.train.epochs), min_value=1, step=1)
+    raw["epochs"] = c.number_input("epochs", value=int(exp.train.epochs), min_value=0, step=1)  # 0: refused in words
     if advanced:
-        raw["batch_size"] = c.number_input("batch size", value=int(exp.train.batch_size), min_value=1, step=1)
+        raw["batch_size"] = c.number_input("batch size", value=int(exp.train.batch_size), min_value=0, step=1)
     raw["seed"] = c.number_input("seed", value=int(exp.seed), min_value=0, step=1)
     submitted = st.form_submit_button("Train", type="primary")
 
 if submitted:
     checked = validate(raw, lab.limits(), base=exp)
     if not checked.ok:
-        for error in checked.errors:
-            st.error(error)
+        st.error("**Not trained:** " + " ".join(checked.errors) + " The settings above were not used.")
         st.stop()
-    lab.set_current(checked.experiment)
-    exp = lab.current()
+    if checked.experiment != exp:
+        lab.set_current(checked.experiment)
+        lab.trained(checked.experiment)
+        st.rerun()  # the sidebar and the URL show the new experiment; its training is cached by now
 
 n = exp.model.n_params
 mem = tj.memory_estimate(exp)
 est = lab.estimates(exp)
 c1, c2, c3 = st.columns(3)
 c1.metric("parameters P", f"{n:,}")
-c2.metric("J will be", f"{n:,} × {n:,}", lab.megabytes(mem["jacobian"]), delta_color="off")
-c3.metric("J will take about", f"{est['jacobian']:.0f} s", "estimate on this server", delta_color="off")
+c2.metric(f"J will be ({lab.megabytes(mem['jacobian'])})", f"{n:,} × {n:,}")
+c3.metric("J will take about", f"{est['jacobian']:.0f} s", help="estimated from a short timed probe on this server")
 over = lab.check(exp)
 if not over.ok:
     st.warning("**J of this network is over this server's limits** (training still works): " + over.message)

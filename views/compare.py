@@ -31,7 +31,8 @@ st.altair_chart(charts.series_chart({k: np.abs(s - 1) for k, (s, _) in spectra.i
                                     "Distance from one, by index", "singular index i"))
 st.altair_chart(charts.series_chart({k: s for k, (s, _) in spectra.items()}, "σ", log_y,
                                     "Singular values, by index", "singular index i"))
-st.dataframe(pd.DataFrame(bulk_table({k: s for k, (s, _) in spectra.items()})), hide_index=True)
+st.dataframe(pd.DataFrame(bulk_table({k: s for k, (s, _) in spectra.items()}, lab.tau())), hide_index=True)
+st.caption(f"Bulk sizes with the session's {lab.bulk_rule()} (set on Spectrum), and at two fixed thresholds.")
 
 st.subheader("Bulk overlap")
 st.latex(r"\mathrm{overlap}_k(A, B) = \frac1k \sum_{i=1}^{k} \cos\phi_i \quad"
@@ -47,6 +48,18 @@ st.altair_chart(charts.matrix_heatmap(names, matrix, f"Bulk overlap at k = {int(
                                       f"{random_overlap(n, int(k)):.3f})", "", "", "overlap"))
 table = pd.DataFrame({"k": ks, "random": baseline, **sweeps})
 st.download_button("overlap sweep (.csv)", table.to_csv(index=False), "bulk_overlap.csv", "text/csv", on_click="ignore")
+base_k = random_overlap(n, int(k))
+with_main = {name: float(matrix[0][j]) for j, name in enumerate(names) if name != "main"}
+kept = [name for name, v in with_main.items() if v > base_k + 0.1]
+near_random = [name for name, v in with_main.items() if v <= base_k + 0.1]
+st.info(f"**What to notice.** Overlap with the main run's bulk at k = {int(k):,} (two random subspaces: "
+        f"{base_k:.3f}): " + ", ".join(f"{name} {v:.3f}" for name, v in with_main.items()) + ". "
+        + (f"{' and '.join(kept).capitalize()} keep a bulk far above random: the bulk is set by the *inputs*, "
+           "not by the labels or the luck of the draw. " if kept else "")
+        + (f"{' and '.join(near_random).capitalize()} stay close to random"
+           + (" — uniform-noise inputs light up every pixel, so there are no dead or low-variance pixels to "
+              "leave alone. " if "noise inputs" in near_random else ". ") if near_random else "")
+        + "Below: whether the directions the network's outputs ignore at θ₀ are the bulk.")
 
 st.subheader("Optimizer and architecture")
 st.markdown("Does the bulk survive plain gradient descent without momentum, Adam, a wider or deeper network, "
@@ -65,25 +78,24 @@ elif chosen:
     sw = {"main": spectra["main"][0], **{name: lab.bulk_of(options[name], name)[0] for name in runnable}}
     st.altair_chart(charts.series_chart({k: np.abs(s - 1) for k, s in sw.items()}, "|σ − 1|", True,
                                         "Distance from one against i / P", "i / P", fractions=True))
-    st.dataframe(pd.DataFrame(bulk_table(sw)), hide_index=True)
+    st.dataframe(pd.DataFrame(bulk_table(sw, lab.tau())), hide_index=True)
 
 st.subheader("Bulk vs the parameter-function Jacobian")
 st.markdown("The Jacobian of the network's log-probabilities with respect to θ at θ₀: its smallest singular "
             "directions barely change what the network outputs on those inputs. Do they coincide with the bulk?")
-which = st.radio("inputs", list(COMPARE.fjac_inputs), horizontal=True, key="fjac_inputs",
-                 format_func={"test": "test digits", "noise": "Gaussian noise"}.get)
-if lab.have("fjac", exp, which) is None and not st.button("Compute it", key="compute_fjac"):
-    st.stop()
-fj = lab.function_jacobian(exp, which)
-st.altair_chart(charts.series_chart({f"{which} inputs": fj.singular_values[::-1]}, "singular value", True,
-                                    "Spectrum of ∂ log p / ∂θ (descending)", "index"))
-fj_ks = COMPARE.ks(n)
-null_overlap = lab.null_space_overlap(exp, which, fj_ks)
-st.altair_chart(charts.overlap_chart(fj_ks, {f"null space ({which}) vs bulk": null_overlap},
-                                     [random_overlap(n, kk) for kk in fj_ks], "Null space vs bulk"))
-st.caption(f"{fj.n_outputs:,} outputs (10 per input), so at least {max(0, n - fj.n_outputs):,} directions are "
-           "exactly null.")
-st.info("**What to notice.** Seeds and shuffled labels give bulks that overlap far above random subspaces: the bulk "
-        "is set by the *inputs*, not by the labels or the luck of the draw. White-noise inputs, which light up every "
-        "pixel, give a much narrower bulk that overlaps about as much as random. On digits the directions the "
-        "network's outputs ignore at θ₀ are largely the bulk.")
+input_names = {"test": "test digits", "noise": "Gaussian-noise images"}
+which = st.radio("inputs", list(COMPARE.fjac_inputs), horizontal=True, key="fjac_inputs", format_func=input_names.get)
+if lab.have("fjac", exp, which) is not None or st.button("Compute it", key="compute_fjac"):
+    fj = lab.function_jacobian(exp, which)
+    st.altair_chart(charts.series_chart({input_names[which]: fj.singular_values[::-1]}, "singular value", True,
+                                        "Spectrum of ∂ log p / ∂θ (descending)", "index"))
+    fj_ks = COMPARE.ks(n)
+    null_overlap = lab.null_space_overlap(exp, which, fj_ks)
+    st.altair_chart(charts.overlap_chart(fj_ks, {f"null space ({input_names[which]}) vs bulk": null_overlap},
+                                         [random_overlap(n, kk) for kk in fj_ks], "Null space vs bulk"))
+    null_by_count = n - fj.n_outputs
+    st.caption(f"{fj.n_outputs:,} outputs (10 per input) for P = {n:,}: " +
+               (f"at least {null_by_count:,} directions are exactly null." if null_by_count > 0 else
+                "more outputs than parameters, so no direction is null by counting alone; the smallest singular "
+                "values show the nearly null ones."))
+st.page_link("views/perturb.py", label="Next: perturb θ along singular directions", icon="➡️")

@@ -33,8 +33,12 @@ st.page_link("views/spectrum.py", label="3. Spectrum — the three regions, alig
 st.page_link("views/compare.py", label="4. Compare — seeds, shuffled labels, noise inputs: whose bulk is it?", icon="🔀")
 st.page_link("views/perturb.py", label="5. Perturb — in and out of distribution, retraining, subspaces", icon="🎯")
 st.page_link("views/why.py", label="6. Why a bulk? — how it forms, and the directions training cannot touch", icon="💡")
-with st.expander("🎓 Teaching a class? The lecture guide (docs/lecture.md): a 50-minute and a 10-minute plan"):
-    st.markdown(lab.lecture_guide())
+st.markdown("**Teaching a class?** Press **Start the guided lecture** in the sidebar: one step per part of the "
+            "50-minute plan, each naming the page, what to press, the question to ask before revealing, and what "
+            "to notice. Add `?classroom=1` to the URL for a projector.")
+st.download_button("The printable lecture guide (.md)", lab.lecture_guide(), "lecture.md", "text/markdown",
+                   on_click="ignore")
+st.page_link("views/build.py", label="Next: build and train a network", icon="➡️")
 
 st.subheader("How long each step takes on this server")
 rows = []

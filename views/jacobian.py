@@ -43,6 +43,8 @@ c1.metric("computed in", f"{res.seconds:.1f} s")
 c2.metric("‖J − I‖_F / ‖I‖_F", f"{relative:.4f}")
 c3.metric("largest |J − I| entry", f"{largest:.3g}")
 names, norms = lab.structure(exp)
+top = divmod(int(norms.argmax()), norms.shape[1])
+block_top = f"effect on {names[top[0]]} of a nudge to {names[top[1]]}"
 st.altair_chart(charts.block_heatmap(names, norms.numpy()))
 st.caption("Each cell is the Frobenius norm of one block of J − I: rows are where the effect lands after training, "
            "columns where the nudge was made at initialisation. A raw P×P picture would hide this.")
@@ -73,6 +75,11 @@ st.download_button("J and its SVD (.npz)", npz_bytes, file_name=f"jacobian_{lab.
 st.caption("Arrays: jacobian, singular_values, U, Vh, theta0, theta_final, config (JSON). The SVD is computed "
            "on first download if the Spectrum page has not done so yet.")
 st.page_link("views/spectrum.py", label="Next: its spectrum", icon="➡️")
-st.info("**What to notice.** J is close to the identity: most of J − I's weight sits in a few blocks, and the "
-        "first-layer block is far from full. Every column is exact (forward-mode derivatives, not sampling): "
-        "the finite-difference check agrees to the precision the number format allows.")
+near = relative < 0.5
+st.info(f"**What to notice.** ‖J − I‖_F / ‖I‖_F = {relative:.3g}: J is "
+        + ("close to the identity" if near else f"not close to the identity in this norm ({relative:.2g} times ‖I‖)")
+        + f". Most of J − I's weight sits in a few blocks (the largest is {block_top}); "
+        + ("" if near else "a few directions are stretched a lot, while most pass through almost unchanged — "
+           "the Spectrum page sorts them. ")
+        + "Every column is exact (forward-mode derivatives, not sampling): the finite-difference check agrees to "
+        "the precision the number format allows.")

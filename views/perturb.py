@@ -21,7 +21,7 @@ if lab.have("spectrum", exp) is None:
 spec = lab.spectrum(exp)
 res = lab.jacobian(exp)
 sigma = spec.singular_values
-labels = tj.regions(sigma, threshold=PERTURB.region_tau)
+labels = lab.regions(sigma)
 bulk = np.flatnonzero(labels == "bulk")
 exact = bulk[np.abs(sigma[bulk] - 1) < 1e-6]
 honest = lab.bulk_direction(exp)
@@ -33,7 +33,8 @@ kl = lab.output_effect(exp, float(alpha))
 st.altair_chart(charts.kl_chart(kl))
 summary = pd.DataFrame(region_medians(kl, labels))
 st.dataframe(summary.style.format("{:.2e}"), width="content")
-st.caption("Median over each region (bulk: |σ−1| < 0.1) of the max over inputs of KL(p ‖ p perturbed), in nats.")
+st.caption(f"Median over each region ({lab.bulk_rule()}, set on Spectrum) of the max over inputs of "
+           "KL(p ‖ p perturbed), in nats.")
 st.download_button("KL per direction (.csv)", pd.DataFrame({"index": np.arange(n), "region": labels, **kl})
                    .to_csv(index=False), "output_effect.csv", "text/csv", on_click="ignore")
 
@@ -98,6 +99,7 @@ else:
     st.altair_chart(charts.subspace_chart(ks, losses))
     st.download_button("subspace training (.csv)", pd.DataFrame({"k": ks, **losses}).to_csv(index=False),
                        "subspace_training.csv", "text/csv", on_click="ignore")
+st.page_link("views/why.py", label="Next: why is there a bulk?", icon="➡️")
 st.info("**What to notice.** Bulk directions barely change the outputs on training inputs, but do change them on "
         "noise and inverted images: the bulk is 'invisible' only in distribution. Retraining along a bulk direction "
         "follows J's linear prediction over many decades of ε; along the top direction it stops being linear almost "

@@ -4,9 +4,11 @@ import streamlit as st
 
 import lab
 import tj
-from tj import charts
-from tj.defaults import SPECTRUM
+from tj import charts, defaults
+from tj.data import dead_pixels
+from tj.spectrum import showcase_direction
 from tj.store import BadFile
+from tj.why import trained_inputs
 
 st.title("Spectrum of the training Jacobian")
 exp = lab.current()
@@ -37,15 +39,12 @@ if lab.have("spectrum", exp) is None:
 spec = lab.spectrum(exp)
 sigma = spec.singular_values
 
-left, mid, right = st.columns(3)
-mode = left.radio("choose the bulk by", ["threshold τ on |σ − 1|", "rank k (k smallest |σ − 1|)"], key="bulk_mode")
-if mode.startswith("threshold"):
-    tau = mid.select_slider("τ", options=list(SPECTRUM.taus), value=SPECTRUM.tau, key="tau")
-    labels = tj.regions(sigma, threshold=tau)
-else:
-    k = mid.number_input("k", min_value=1, max_value=n, value=SPECTRUM.rank(n), step=1, key="bulk_rank")
-    labels = tj.regions(sigma, rank=int(k))
-log_y = right.toggle("log σ axis", value=SPECTRUM.log_y, key="log_y")
+left, right = st.columns([2, 1])
+left.select_slider("bulk threshold τ on |σ − 1| (used by every page)", options=list(defaults.SPECTRUM.taus),
+                   value=lab.tau(), key="tau", on_change=lambda: lab.set_tau(st.session_state["tau"]),
+                   help="A direction is bulk when |σ − 1| < τ; Compare, Perturb and Why a bulk? use the same τ.")
+labels = lab.regions(sigma)
+log_y = right.toggle("log σ axis", value=defaults.SPECTRUM.log_y, key="log_y")
 counts = tj.region_counts(labels)
 a, b, c, d = st.columns(4)
 a.metric("σ₁ (largest)", f"{sigma[0]:.2f}")
@@ -59,6 +58,10 @@ st.caption(f"SVD: {spec.route}, {spec.seconds:.1f} s. Smallest σ = {sigma[-1]:.
 table = charts.spectrum_table(sigma, labels, spec.alignment, spec.movement)
 event = st.altair_chart(charts.sigma_chart(table, log_y=log_y), on_select="rerun", key="sigma_pick")
 st.caption("Click a point to look at that singular vector below.")
+picked = ((event.selection or {}).get("pick") or [{}])[0].get("index") if event else None
+if picked is not None and picked != st.session_state.get("last_pick"):
+    st.session_state["direction_index"] = int(picked)  # before the widget exists: the click wins this run
+st.session_state["last_pick"] = picked
 c1, c2 = st.columns(2)
 c1.altair_chart(charts.distance_chart(table))
 c2.altair_chart(charts.alignment_chart(table))
@@ -68,9 +71,12 @@ st.download_button("spectrum table (.csv)", table.to_csv(index=False), file_name
                    on_click="ignore")
 
 st.subheader("One direction, up close")
-picked = (event.selection.get("pick") or [{}])[0].get("index") if event and event.selection else None
-default = int(picked) if picked is not None else int(np.flatnonzero(labels == "bulk")[0]) if counts["bulk"] else 0
-index = st.number_input("singular index i", min_value=0, max_value=n - 1, value=default, step=1, key="direction_index")
+if "direction_index" not in st.session_state or st.session_state.get("direction_for") != exp:
+    st.session_state["direction_for"] = exp
+    dead = dead_pixels(trained_inputs(exp)).numpy()
+    st.session_state["direction_index"] = showcase_direction(exp.model, sigma, spec.Vh, dead, labels == "bulk")
+index = st.number_input("singular index i", min_value=0, max_value=n - 1, step=1, key="direction_index",
+                        help="Opens on the bulk direction whose W1 images put the most weight on dead pixels")
 names, shares, first = lab.direction(exp, int(index))
 st.markdown(f"σ_{index} = **{sigma[index]:.6g}** ({labels[index]}), alignment u·v = **{spec.alignment[index]:.4f}**, "
             f"training moved along it by **{spec.movement[index]:.3g}**.")
@@ -84,6 +90,7 @@ if tj.networks.family(exp.model) == "cnn":
 else:
     st.altair_chart(charts.signed_images_chart(first[:units], [f"unit {u}" for u in range(units)],
                                                title=f"v_{index} restricted to W1: one 8×8 image per hidden unit"))
+st.page_link("views/compare.py", label="Next: compare bulks across seeds, labels and inputs", icon="➡️")
 st.info("**What to notice.** Most σ sit near 1: the bulk. There u_i·v_i ≈ 1, so a nudge along v_i comes out of "
         "training exactly as it went in, and training itself barely moved along it. Pick a bulk index and look at "
         "its W1 images: the weight sits on pixels the digits never light up (the corners and the edge columns), "

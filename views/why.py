@@ -23,12 +23,12 @@ if lab.have("evolution", exp, lab.evolution_steps(exp)) is None and \
     st.info(f"One run of the Jacobian engine ({n:,} columns), keeping J at every checkpoint.")
 else:
     evo = lab.evolution(exp)
-    tau = st.select_slider("bulk threshold τ on |σ − 1|", list(WHY.evo_taus), value=WHY.evo_tau, key="evo_tau")
+    tau = lab.tau()
+    st.caption(f"Regions with the session's {lab.bulk_rule()} (set on Spectrum).")
     counts = pd.DataFrame(evo.counts(tau)).assign(epoch=evo.epochs)
     st.altair_chart(charts.series_chart({f"epoch {e:g}": np.abs(s - 1) for e, s in zip(evo.epochs, evo.sigma)},
                                         "|σ − 1|", True, "|σ − 1| by index after each checkpoint", "singular index i"))
-    st.altair_chart(charts.series_chart({r: counts[r].to_numpy() for r in ("chaotic", "bulk", "stable")}, "count",
-                                        False, "Region counts by checkpoint", "checkpoint"))
+    st.altair_chart(charts.counts_chart(evo.epochs, {r: counts[r].to_numpy() for r in ("chaotic", "bulk", "stable")}))
     st.dataframe(counts[["epoch", "chaotic", "bulk", "stable"]], hide_index=True)
     st.download_button("counts per epoch (.csv)", counts.to_csv(index=False), "bulk_by_epoch.csv", "text/csv",
                        on_click="ignore")
@@ -40,7 +40,8 @@ dead = tj.data.dead_pixels(x).tolist()
 img = np.zeros(x.shape[1])
 img[dead] = 1
 c1, c2 = st.columns([1, 2])
-c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixels (white)"], columns=1, size=160))
+c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixel{'s' * (len(dead) != 1)} (black)"],
+                                   columns=1, size=160))
 if cnn:
     k = exp.model.convs[0].kernel
     c2.markdown(
@@ -79,7 +80,17 @@ else:
     tau_grid = np.logspace(-12, 0, 25)
     st.altair_chart(charts.series_chart({"float64 J": list(threshold_counts(sigma64, tau_grid).values())},
                                         "indices with |σ−1| < τ", True, "Bulk size against the threshold τ",
-                                        "τ = 10^(−12 + k/2)"))
+                                        "threshold τ (log scale)", x=tau_grid, log_x=True, floor=0.5))
+
+found = lab.have("exact", exp.replace(dtype="float64"))
+if found is None:
+    untouched_sentence = ("Some directions are untouched *exactly*, for reasons you can read off the data: dead "
+                          "pixels and the softmax's indifference to a common shift (press **Count them** above).")
+else:
+    untouched_sentence = (f"{found[0].total:,} of the {n:,} directions are predicted untouched *exactly* from the "
+                          f"data alone ({found[0].n_dead_pixel_directions:,} from {len(dead)} dead pixels, "
+                          f"{found[0].n_softmax_directions:,} from the softmax's indifference to a common shift); "
+                          f"the float64 J has {len(found[2]):,} with |σ − 1| < 1e-9.")
 
 st.subheader("3 · The approximate bulk: inputs and curvature")
 moments = input_second_moment(x)
@@ -95,14 +106,19 @@ st.markdown("For plain gradient descent, J = ∏(I − η_t H_t). If the Hessian
 if n > WHY.gd_max_params:
     st.info(f"Hessians of P = {n:,} parameters are too big for this panel; use the lecture preset.")
 elif lab.have("gd", gd, WHY.gd_segments) is None and not st.button("Compare with the Hessian prediction", key="compute_gd"):
-    pass
+    st.caption(f"J of the run without momentum, then {WHY.gd_segments} Hessians of {n:,} × {n:,} and their "
+               f"eigenvalues: about {lab.gd_seconds(gd, WHY.gd_segments):.0f} s on this server (estimated from a "
+               "timed probe).")
 else:
     pred_gd = lab.gd_prediction(gd, WHY.gd_segments)
+    predicted_name = f"predicted ∏(1 − η_t λ_i), Hessian at {WHY.gd_segments} checkpoints"
     st.altair_chart(charts.series_chart({"measured σ (momentum 0)": pred_gd.measured,
-                                         f"∏(1 − η_t λ_i), Hessian at {WHY.gd_segments} checkpoints": pred_gd.predicted},
-                                        "σ", True, "Curvature predicts the regions", "index i"))
+                                         predicted_name: pred_gd.predicted},
+                                        "σ", True, "Curvature predicts the regions", "index i",
+                                        dashed=(predicted_name,)))
 st.info("**What to notice.** At epoch 0, J = I and every direction is 'bulk'. Within the first epochs training "
         "peels directions off into the chaotic and stable regions; as the learning rate decays the counts freeze, "
-        "and the bulk is what training never got around to moving. A few hundred directions are untouched *exactly*, for reasons you can read off the data: dead pixels and the "
-        "softmax's indifference to a common shift. The much larger approximate bulk lives where the inputs have "
-        "little variance and the loss has almost no curvature.")
+        "and the bulk is what training never got around to moving. " + untouched_sentence +
+        " The much larger approximate bulk lives where the inputs have little variance and the loss has almost no "
+        "curvature.")
+st.page_link("views/home.py", label="Back to the start: the lecture path and the guided lecture", icon="🏠")
