@@ -414,7 +414,7 @@ STORED_WALK: list[Step] = [
     Step("Training Jacobian", click="Check J·v against finite differences", texts=("computed in", "relative error"),
          min_charts=1, name="jacobian"),
     Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, name="spectrum"),
-    Step("Compare", min_charts=6, texts=("Spectra side by side", "Bulk overlap", "directions are exactly null"),
+    Step("Compare", min_charts=6, texts=("Spectra side by side", "Bulk overlap", "outputs (10 per input)"),
          name="compare"),
     Step("Perturb", min_charts=4, texts=("Median over each region", "under 1% of their weight",
                                          "Test loss without the nudge"), name="perturb"),
