@@ -333,8 +333,8 @@ def bulk_of(exp: tj.Experiment, label: str):
     full = have("spectrum", exp)
     if full is not None:
         return full.singular_values, full.Vh
-
-    refuse_if_over_limits(exp)
+    if have("bulk", exp) is None:  # stored results need no time estimate
+        refuse_if_over_limits(exp)
 
     return cached(("bulk", exp), lambda p: recipes.bulk_of(exp, p), f"{label}: J and its SVD", "columns")
 
@@ -418,7 +418,8 @@ def evolution(exp: tj.Experiment):
 def exact_check(exp: tj.Experiment):
     """Predicted untouched directions against a float64 J of the same run: (Untouched, σ, Vᵀ rows with σ = 1)."""
     exp64 = exp.replace(dtype="float64")
-    refuse_if_over_limits(exp64)
+    if have("exact", exp64) is None:
+        refuse_if_over_limits(exp64)
 
     return cached(("exact", exp64), lambda p: recipes.exact_check(exp64, p), "float64 J for the exact count", "columns")
 
