@@ -442,6 +442,12 @@ ENV_NAMES = ["TJ_MAX_PARAMS", "TJ_MAX_MEMORY_MB", "TJ_MAX_SECONDS", "TJ_MAX_EPOC
              "TJ_MAX_DEPTH", "TJ_MAX_WIDTH", "TJ_MAX_SEEDS"]
 
 
+def test_a_huge_integer_secret_falls_back_with_a_warning():
+    lim = Limits.from_env({}, {"max_seconds": 10**400, "max_memory_mb": 10**400})
+    assert lim.max_seconds == Limits().max_seconds and lim.max_jacobian_bytes == Limits().max_jacobian_bytes
+    assert len(lim.warnings) == 2
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.sampled_from(ENV_NAMES),
                        st.one_of(TEXT, SPECIAL, st.integers(-5, 10**6).map(str))),

@@ -145,6 +145,8 @@ def _positive(value, whole: bool):
             number = value
         else:
             number = float(value)
+        if not whole:
+            number = float(number)  # a huge integer overflows here, not later
     except (TypeError, ValueError, OverflowError, ArithmeticError):
         return None
     if isinstance(number, float):
