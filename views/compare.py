@@ -70,9 +70,9 @@ todo = [name for name in chosen if lab.have("bulk", options[name]) is None and l
 if todo and not st.button("Compute these variants", key="compute_switches"):
     st.info(f"{len(todo)} more Jacobians to compute: {', '.join(todo)}.")
 elif chosen:
-    over = {name: lab.check(options[name]) for name in chosen}
-    runnable = [name for name in chosen if over[name].ok]
-    for name in chosen:
+    over = {name: lab.check(options[name]) for name in todo}  # stored results need no limits check
+    runnable = [name for name in chosen if name not in over or over[name].ok]
+    for name in todo:
         if not over[name].ok:
             st.warning(f"{name}: {over[name].message}")
     sw = {"main": spectra["main"][0], **{name: lab.bulk_of(options[name], name)[0] for name in runnable}}
