@@ -1,6 +1,7 @@
 """Every page through streamlit.testing.v1.AppTest on the lecture preset."""
 from pathlib import Path
 
+import sys
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -81,13 +82,14 @@ def test_too_large_a_learning_rate_says_the_network_did_not_learn():
 
 
 def test_training_that_diverges_to_nan_is_explained(monkeypatch):
-    real = tj.train
+    module = sys.modules["tj.train"]  # where the app's training step looks `train` up
+    real = module.train
 
     def diverging(*args, **kwargs):
         res = real(*args, **kwargs)
         return tj.TrainResult(res.theta0, res.theta_final * float("nan"), res.metrics, diverged_at=(17, 0))
 
-    monkeypatch.setattr(tj, "train", diverging)
+    monkeypatch.setattr(module, "train", diverging)
     at = ok(app("build"))
     at.button[0].click()
     ok(at.run())

@@ -186,7 +186,9 @@ def test_the_sidebar_matches_the_url_right_after_train(server, browser, page):
         bw.wait_idle(build, 120)
         build.get_by_text("Final test loss").filter(visible=True).first.wait_for(timeout=60_000)
         assert "seed=5" in build.url, build.url
-        text = _sidebar(build)
+        deadline = time.monotonic() + 30  # the rerun that redraws the sidebar; no navigation in between
+        while not ("seed 5" in (text := _sidebar(build)) and "✅ trained" in text) and time.monotonic() < deadline:
+            build.wait_for_timeout(250)
         assert "seed 5" in text and "✅ trained" in text, f"sidebar right after Train: {text!r}"
     finally:
         build.close()

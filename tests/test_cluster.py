@@ -132,7 +132,7 @@ def test_losing_a_worker_mid_run_still_completes_with_the_same_J(client, referen
 
 # The command line, run as a user would: a slower variant of the lecture preset (500 steps, 19 blocks of 64
 # columns on 2 workers, about 0.3 s each on a quiet machine), so that interruptions land mid-run.
-SLOW = LECTURE.replace(**{"train.epochs": 20})
+SLOW = LECTURE.replace(**{"train.epochs": 100})  # slow enough that Ctrl-C lands mid-run on a quiet machine
 
 
 def cli(*args, **kw):
@@ -270,6 +270,10 @@ def test_the_app_loads_a_finished_store_from_its_cache_folder(lecture_store, ref
     shutil.copytree(lecture_store[0], tmp_path / "lecture.zarr")
     monkeypatch.setenv("TJ_CACHE_DIR", str(tmp_path))
     import lab
+    import streamlit as st
+
+    st.cache_resource.clear()  # as on a freshly started server: limits (and TJ_CACHE_DIR) read anew
+    lab._UNUSABLE.clear()
 
     assert not lab._from_disk(LECTURE.replace(seed=3))  # no store of that experiment: nothing found
     assert lab._from_disk(LECTURE)

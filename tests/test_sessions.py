@@ -102,7 +102,7 @@ async def run_step(page, step: bw.Step, where: str, timeout_s: float) -> dict[st
         await page.get_by_role("button", name=button, exact=True).click()
         await wait_idle(page, timeout_s)
     for text in step.texts:
-        await page.get_by_text(text).first.wait_for(timeout=timeout_s * 1000)
+        await page.get_by_text(text).filter(visible=True).first.wait_for(timeout=timeout_s * 1000)
     await wait_idle(page, timeout_s, started=True)
 
     errors = await page.locator(bw.ERRORS).all_inner_texts()
