@@ -143,8 +143,11 @@ def cli(*args, **kw):
 def wait_for_blocks(path: Path, at_least: int, proc, timeout=300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (path / "checksums").exists() and open_store(path).complete().sum() >= at_least:
-            return
+        try:
+            if (path / "checksums").exists() and open_store(path).complete().sum() >= at_least:
+                return
+        except StoreError:  # the CLI is still creating the store
+            pass
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     raise AssertionError(f"fewer than {at_least} blocks after {timeout} s")

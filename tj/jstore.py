@@ -171,11 +171,11 @@ def open_store(path: str | Path) -> JStore:
         if attrs.get("format") != FORMAT:
             raise StoreError(f"{path} is a zarr group but not a Jacobian store written by tj")
         experiment = Experiment.from_json(attrs["config"])
+        return JStore(str(path), experiment, int(attrs["block"]), int(attrs["chunk"]), attrs["engine"], attrs)
     except StoreError:
         raise
-    except Exception as err:
+    except Exception as err:  # also a store that another process is still creating
         raise StoreError(f"{path} is not a readable Jacobian store ({type(err).__name__}: {err})") from None
-    return JStore(str(path), experiment, int(attrs["block"]), int(attrs["chunk"]), attrs["engine"], attrs)
 
 
 def create_or_open(path: str | Path, experiment: Experiment, block: int | None, chunk: int,
