@@ -10,7 +10,7 @@ st.set_page_config(page_title="Training Jacobian Lab", page_icon="🧭", layout=
 
 PAGES = [
     st.Page("views/home.py", title="Home", icon="🏠", default=True),
-    st.Page("views/build.py", title="Build an MLP", icon="🧱"),
+    st.Page("views/build.py", title="Build a network", icon="🧱"),
     st.Page("views/jacobian.py", title="Training Jacobian", icon="🧮"),
     st.Page("views/spectrum.py", title="Spectrum", icon="📈"),
     st.Page("views/compare.py", title="Compare", icon="🔀"),
@@ -67,7 +67,7 @@ def guide_controls():
         return
     st.caption(f"Step {i} of {len(guide.STEPS)}: {guide.STEPS[i - 1].part}")
     back, forward = st.columns(2)
-    if back.button("◀ Previous", key="guide_prev", disabled=i == 1, width="stretch"):
+    if back.button("◀ Back", key="guide_prev", disabled=i == 1, width="stretch"):
         go_to_step(i - 1)
     if forward.button("Next ▶", key="guide_next", disabled=i == len(guide.STEPS), width="stretch"):
         go_to_step(i + 1)

@@ -17,7 +17,7 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("1 · Build an MLP", "build", "Build an MLP", ("Train",),
+    Step("1 · Build a network", "build", "Build a network", ("Train",),
          "If I press Train again with the same seed, will I get the same θ_T, to the last bit? "
          "J will be P × P: how many numbers is that?",
          "Read **parameters P** and **J will be**: J has P² entries. The curves and the final test loss show the "

@@ -1,10 +1,13 @@
 """The app's glue: the session's experiment, one result cache shared by all sessions, progress bars."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import guide
 import tj
@@ -17,8 +20,10 @@ from tj.cache import ResultCache
 from tj.diskcache import DiskCache
 from tj.limits import Limits
 from tj.jacobian import block_norms, estimate_seconds, finite_difference_check
+from tj.jacobian import identity_distance as distance_from_identity
 from tj.jstore import StoreError, to_cache
 from tj.spectrum import direction_by_block
+from tj.spectrum import showcase_direction as showcase_rule
 from tj.store import BadFile, cache_path, load_cached, restore, save_cached
 from tj.store import load as load_file
 from tj.validate import Validation, from_query_params, query_params, validate
@@ -241,23 +246,49 @@ def cached(key, compute, label: str, unit: str = "steps"):
         return value
     if results().is_computing(key):
         st.info(f"Another session is computing this ({label}) right now; it will appear here when it is done.")
-    bar = st.progress(0.0, text=f"{label}: starting")
+    slot = st.empty()
+    slot.progress(0.0, text=f"{label}: starting")
     start = time.perf_counter()
+    done_of = [0, 0]
 
     def progress(done, total):
         elapsed = time.perf_counter() - start
+        done_of[:] = done, total
         left = f"~{elapsed / done * (total - done):.0f} s left" if done else "estimating time left"
         st.session_state["progress"] = (label, done, total)
-        bar.progress(done / total, text=f"{label}: {done:,} / {total:,} {unit} · {elapsed:.1f} s elapsed · {left}")
+        slot.progress(done / total, text=f"{label}: {done:,} / {total:,} {unit} · {elapsed:.1f} s elapsed · {left}")
         return False
 
     try:
-        return stored(key, lambda: compute(progress))
-    finally:
-        bar.empty()
+        value = stored(key, lambda: compute(progress))
+    except StopException:  # the Stop of Streamlit's own toolbar
+        _last_words(slot, f"Stopped after {done_of[0]:,} of {done_of[1]:,} {unit} ({label}), after "
+                          f"{time.perf_counter() - start:.1f} s. Nothing else was lost; run it again to start over.")
+        raise
+    except BaseException:
+        slot.empty()
+        raise
+    slot.empty()
+    return value
+
+
+def _last_words(slot, message: str) -> None:
+    """Put a warning in place of a progress bar after Streamlit's toolbar Stop.
+
+    After that Stop every st call of the script thread raises StopException again, so the bar would stay on
+    screen, frozen; a helper thread carrying the script's context may still send this one element."""
+    def say():
+        slot.warning(message, icon="⏹️")
+
+    helper = threading.Thread(target=say, daemon=True)
+    add_script_run_ctx(helper, get_script_run_ctx())
+    helper.start()
+    helper.join(timeout=5)
 
 
 _UNUSABLE: set = set()  # disk-cache files found bad once, by (path, mtime): not re-read on every rerun
+_READING: dict = {}     # one lock per experiment: sessions arriving together read its J file once, not each
+_READING_LOCK = threading.Lock()
 
 
 def _from_disk(exp: tj.Experiment) -> bool:
@@ -268,16 +299,21 @@ def _from_disk(exp: tj.Experiment) -> bool:
     path = cache_path(folder, exp)
     if not path.exists() and not _from_store(folder, exp):
         return False
-    stamp = (path, path.stat().st_mtime_ns)
-    if stamp in _UNUSABLE:
-        return False
-    found = load_cached(folder, exp)
-    if found is None:
-        _UNUSABLE.add(stamp)
-        return False
-    results().put(("jacobian", exp), found[0])
-    results().put(("spectrum", exp), found[1])
-    return True
+    with _READING_LOCK:
+        reading = _READING.setdefault(exp, threading.Lock())
+    with reading:
+        if results().peek(("jacobian", exp)) is not None and results().peek(("spectrum", exp)) is not None:
+            return True  # another session read it while this one waited
+        stamp = (path, path.stat().st_mtime_ns)
+        if stamp in _UNUSABLE:
+            return False
+        found = load_cached(folder, exp)
+        if found is None:
+            _UNUSABLE.add(stamp)
+            return False
+        results().put(("jacobian", exp), found[0])
+        results().put(("spectrum", exp), found[1])
+        return True
 
 
 def _from_store(folder, exp: tj.Experiment) -> bool:
@@ -386,7 +422,7 @@ def bulk_direction(exp: tj.Experiment) -> tj.perturb.BulkDirection:
 
 def spread(exp: tj.Experiment) -> tj.perturb.Spread:
     spec = spectrum(exp)
-    return cached(("spread", exp), lambda p: recipes.spread(exp, spec, p),
+    return cached(("spread", exp, tau()), lambda p: recipes.spread(exp, spec, p, tau()),
                   "retraining along several bulk directions", "retrainings")
 
 
@@ -439,6 +475,19 @@ def gd_seconds(exp: tj.Experiment, segments: int) -> float:
 def fd_check(exp: tj.Experiment, seed: int):
     res = jacobian(exp)
     return stored(("fd", exp, seed), lambda: finite_difference_check(exp, res.jacobian, seed=seed))
+
+
+def identity_distance(exp: tj.Experiment) -> tuple[float, float]:
+    """‖J − I‖_F / ‖I‖_F and the largest |J − I| entry, once per server."""
+    res = jacobian(exp)
+    return results().get_or_compute(("identity distance", exp), lambda: distance_from_identity(res.jacobian))
+
+
+def showcase_direction(exp: tj.Experiment, dead) -> int:
+    """The bulk index Spectrum opens on (tj.spectrum.showcase_direction), once per server and τ."""
+    spec = spectrum(exp)
+    return results().get_or_compute(("showcase", exp, tau()), lambda: showcase_rule(
+        exp.model, spec.singular_values, spec.Vh, dead, regions(spec.singular_values) == "bulk"))
 
 
 def structure(exp: tj.Experiment):

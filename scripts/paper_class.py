@@ -145,7 +145,7 @@ async def _classroom(ts, url, n, shots):
 def cmd_direction(args):
     import numpy as np
     import tj
-    from tj.defaults import PERTURB
+    from tj.defaults import SPECTRUM
     from tj.perturb import linearity
     from tj.precompute import bulk_direction
     from tj.store import load_cached
@@ -157,13 +157,16 @@ def cmd_direction(args):
     spec = found[1]
     sigma = spec.singular_values
     dist = np.abs(sigma - 1)
-    bulk = np.flatnonzero(dist < PERTURB.region_tau)
+    bulk = np.flatnonzero(dist < SPECTRUM.tau)
     approx = bulk[dist[bulk] >= 1e-6]
     old = int(approx[len(approx) // 2])              # the rule the Perturb page used before this issue
     new = bulk_direction(exp, spec)
     eps = (1.0, 100.0, 1000.0)
     rows = {}
-    for name, i in (("new default", new.index), ("before (middle of |σ−1| ≥ 1e-6)", old)):
+    named = [("new default", new.index), ("before (middle of |σ−1| ≥ 1e-6)", old)]
+    if args.preset == "paper" and old != 2345:  # the index issue 13 quotes, from the J of that day's code
+        named.append(("i = 2,345 (quoted in issue 13)", 2345))
+    for name, i in named:
         lin = linearity(exp, spec, i, eps)
         rows[name] = {"i": i, "|σ−1|": float(dist[i]),
                       "|δ·u|/(εσ)": {f"{e:g}": float(r) for e, r in zip(eps, lin.along / lin.predicted)},

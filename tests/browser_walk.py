@@ -68,7 +68,7 @@ def predicted_equals_measured(metrics: dict[str, str]) -> None:
 # The lecture path on the default (lecture) preset, in order: each step starts where the previous one left off.
 # docs/lecture.md tells a class to click exactly these pages and buttons; change both together.
 STEPS: list[Step] = [
-    Step("Build an MLP", click="Train", texts=("Final test loss",), min_charts=3,
+    Step("Build a network", click="Train", texts=("Final test loss",), min_charts=3,
          metrics={"parameters P": f"{P_LECTURE:,}"}, name="build"),
     Step("Training Jacobian", click="Compute J", texts=("computed in",), min_charts=1, name="jacobian"),
     Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, check=region_counts_sum_to_p,
@@ -410,7 +410,7 @@ def walk(shots: Path | None, steps: list[Step] = STEPS, guided: bool = True) -> 
 # The walk on a server whose TJ_CACHE_DIR holds `python -m tj precompute` output: every page shows its results
 # with no compute button left to press, except the ones whose defaults are cheap buttons (Train, the FD check).
 STORED_WALK: list[Step] = [
-    Step("Build an MLP", click="Train", texts=("Final test loss",), min_charts=3, name="build"),
+    Step("Build a network", click="Train", texts=("Final test loss",), min_charts=3, name="build"),
     Step("Training Jacobian", click="Check J·v against finite differences", texts=("computed in", "relative error"),
          min_charts=1, name="jacobian"),
     Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, name="spectrum"),

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import sys
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import lab
@@ -90,6 +91,7 @@ def test_training_that_diverges_to_nan_is_explained(monkeypatch):
         return tj.TrainResult(res.theta0, res.theta_final * float("nan"), res.metrics, diverged_at=(17, 0))
 
     monkeypatch.setattr(module, "train", diverging)
+    st.cache_resource.clear()  # a fresh server: no earlier test's run of this config in its caches or cache folder
     at = ok(app("build"))
     at.button[0].click()
     ok(at.run())

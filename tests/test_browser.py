@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(bw.available() is not None, reason=f"browser tes
 
 # The sidebar of app.py's st.navigation, in order. Streamlit's legacy file-based navigation would list the
 # script names instead ("app", "build", ...), without the Preset selectbox of app.py's frame.
-PAGE_TITLES = ["Home", "Build an MLP", "Training Jacobian", "Spectrum", "Compare", "Perturb", "Why a bulk?"]
+PAGE_TITLES = ["Home", "Build a network", "Training Jacobian", "Spectrum", "Compare", "Perturb", "Why a bulk?"]
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_classroom_mode_survives_sidebar_navigation(server, browser):
     try:
         page.goto(server.url + "/?classroom=1")
         bw.wait_idle(page, 60)
-        page.locator(bw.NAV_LINK).filter(has=page.get_by_text("Build an MLP", exact=True)).click()
+        page.locator(bw.NAV_LINK).filter(has=page.get_by_text("Build a network", exact=True)).click()
         bw.wait_idle(page, 60)
         page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
         assert "classroom=1" in page.url, f"the classroom flag left the URL: {page.url}"
@@ -142,6 +142,20 @@ def _sidebar(page) -> str:
 
 
 def test_a_second_session_after_the_walk_finds_train_j_and_spectrum_computed(server, browser, page):
+    # After the walk, a lecturer tries 30 more directions of the finite-difference check: 30 small results,
+    # enough to push the first pages' results out of a plain LRU cache (the one before issue 14 held 24).
+    lecturer = _session(browser, server.url + "/jacobian")
+    try:
+        seed = lecturer.get_by_role("spinbutton", name="random direction seed")
+        for direction in range(1, 31):
+            seed.fill(str(direction))
+            seed.press("Enter")
+            bw.wait_idle(lecturer, 60)
+            lecturer.get_by_role("button", name="Check J·v against finite differences").click()
+            bw.wait_idle(lecturer, 60)
+            lecturer.get_by_text("relative error").first.wait_for(timeout=30_000)
+    finally:
+        lecturer.close()
     fresh = _session(browser, server.url + "/build")
     try:
         text = _sidebar(fresh)
@@ -194,15 +208,20 @@ def test_the_sidebar_matches_the_url_right_after_train(server, browser, page):
         build.close()
 
 
-def test_stop_says_where_it_stopped_and_removes_the_bar(server, browser, page):
+@pytest.mark.parametrize("stop", ["the page's Stop", "Streamlit's toolbar Stop"])
+def test_stop_says_where_it_stopped_and_removes_the_bar(server, browser, page, stop):
     jac = _session(browser, server.url + "/jacobian?preset=lecture&epochs=150")
     try:
         jac.get_by_role("button", name="Compute J", exact=True).click()
         jac.locator('[data-testid="stProgress"]').first.wait_for(timeout=60_000)
         jac.wait_for_timeout(1_000)
-        jac.locator(bw.SCROLLER).get_by_role("button", name="Stop", exact=True).click()
+        if stop == "the page's Stop":
+            jac.locator(bw.SCROLLER).get_by_role("button", name="Stop", exact=True).click()
+        else:
+            jac.locator(bw.STATUS_WIDGET).get_by_role("button", name="Stop").click()
         jac.get_by_text("Stopped after").first.wait_for(timeout=60_000)
         bw.wait_idle(jac, 60, started=True)
+        jac.wait_for_timeout(1_000)
         assert jac.locator('[data-testid="stProgress"]').count() == 0, "a progress bar is left on screen"
     finally:
         jac.close()

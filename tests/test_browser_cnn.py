@@ -49,7 +49,7 @@ def test_build_a_cnn_then_its_jacobian_and_spectrum(tmp_path):
                 page = browser.new_page(viewport={"width": 1280, "height": 720})
                 page.goto(server.url + "/")
                 bw.wait_idle(page, 60)
-                goto(page, "Build an MLP")
+                goto(page, "Build a network")
                 page.get_by_text("CNN (convolutions, then dense layers)").click()
                 bw.wait_idle(page, 60)
                 field(page, "convolution layers").fill(CONVS)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(bw.available() is not None, reason=f"browser tes
 
 SESSIONS = 8
 WALK = bw.STEPS[:3]
-assert [s.page for s in WALK] == ["Build an MLP", "Training Jacobian", "Spectrum"], WALK
+assert [s.page for s in WALK] == ["Build a network", "Training Jacobian", "Spectrum"], WALK
 REPORT = bw.REPO / "docs" / "sessions.json"
 
 

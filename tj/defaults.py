@@ -38,10 +38,9 @@ class CompareDefaults:
 
 @dataclass(frozen=True)
 class PerturbDefaults:
-    """Perturb page: step size for the KL sets, ε grid of the linearity test, subspace sizes."""
+    """Perturb page: step size for the KL sets, ε grid of the linearity test, subspace sizes (τ: the session's)."""
 
     alpha: float = 1.0
-    region_tau: float = 0.1
     n_eps: int = 13
     n_ks: int = 8
     eps_range: tuple[float, float] = (1e-3, 1e3)

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from . import compare, perturb, why
-from .defaults import COMPARE, PERTURB, WHY
+from .defaults import COMPARE, PERTURB, SPECTRUM, WHY
 from .diskcache import DiskCache
 from .presets import PRESETS, Experiment
 
@@ -69,10 +69,11 @@ def bulk_direction(exp: Experiment, spec) -> perturb.BulkDirection:
     return perturb.bulk_direction(spec.singular_values, spec.Vh, why.untouched_for(exp).basis)
 
 
-def spread(exp: Experiment, spec, progress=None) -> perturb.Spread:
+def spread(exp: Experiment, spec, progress=None, tau: float = SPECTRUM.tau) -> perturb.Spread:
+    """Linearity and test loss along bulk directions (|σ − 1| < τ) from the closest to 1 to |σ − 1| ≈ τ."""
     shares = perturb.untouched_shares(spec.Vh, why.untouched_for(exp).basis)
-    return perturb.spread(exp, spec, perturb.spread_indices(spec.singular_values, shares, PERTURB.n_spread,
-                                                            PERTURB.region_tau), PERTURB.spread_eps, progress)
+    return perturb.spread(exp, spec, perturb.spread_indices(spec.singular_values, shares, PERTURB.n_spread, tau),
+                          PERTURB.spread_eps, progress)
 
 
 def evolution_steps(exp: Experiment) -> tuple[int, ...]:
@@ -139,7 +140,7 @@ def jobs(exp: Experiment, limits=None) -> list[Job]:
             "Perturb: retraining along the bulk direction",
             lambda c, pr: perturb.linearity(exp, c.main()[1], c.store.get(("bulk direction", exp)).index,
                                             PERTURB.eps(), progress=pr)),
-        Job(("spread", exp), "Perturb: linearity across bulk directions", lambda c, pr: spread(exp, c.main()[1], pr)),
+        Job(("spread", exp, SPECTRUM.tau), "Perturb: linearity across bulk directions", lambda c, pr: spread(exp, c.main()[1], pr)),
         Job(("subspace", exp, PERTURB.subspace_ks(p)), "Perturb: training inside subspaces",
             lambda c, pr: perturb.subspace_training(exp, c.main()[1], PERTURB.subspace_ks(p), progress=pr)),
         Job(("fjac", exp, which), f"Compare: parameter-function Jacobian ({which})",

@@ -11,7 +11,7 @@ from tj.networks import family
 from tj.train import OPTIMIZERS, SCHEDULES
 from tj.validate import validate
 
-st.title("Build an MLP")
+st.title("Build a network")
 exp = lab.current()
 data = tj.load(exp.data)
 

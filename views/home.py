@@ -27,7 +27,7 @@ st.markdown("so directions the loss never curves along keep σ = 1. We compute J
             "differentiation: P tangent vectors pushed through every step of training, momentum included.")
 
 st.subheader("The lecture path")
-st.page_link("views/build.py", label="1. Build an MLP — the data, the network, train it", icon="🧱")
+st.page_link("views/build.py", label="1. Build a network — the data, an MLP or a CNN, train it", icon="🧱")
 st.page_link("views/jacobian.py", label="2. Training Jacobian — compute J, check it against finite differences", icon="🧮")
 st.page_link("views/spectrum.py", label="3. Spectrum — the three regions, alignment, and what bulk directions look like", icon="📈")
 st.page_link("views/compare.py", label="4. Compare — seeds, shuffled labels, noise inputs: whose bulk is it?", icon="🔀")

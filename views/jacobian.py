@@ -6,7 +6,6 @@ import streamlit as st
 import lab
 import tj
 from tj import charts
-from tj.jacobian import identity_distance
 from tj.store import save
 
 st.title("Training Jacobian")
@@ -36,8 +35,7 @@ if lab.have("jacobian", exp) is None:
     st.rerun()  # redraw without the 'not computed yet' panel
 
 res = lab.jacobian(exp)
-jac = res.jacobian
-relative, largest = identity_distance(jac)
+relative, largest = lab.identity_distance(exp)
 c1, c2, c3 = st.columns(3)
 c1.metric("computed in", f"{res.seconds:.1f} s")
 c2.metric("‖J − I‖_F / ‖I‖_F", f"{relative:.4f}")

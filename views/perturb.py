@@ -8,6 +8,7 @@ import lab
 import tj
 from tj import charts
 from tj.defaults import PERTURB
+from tj.notes import perturb_notes
 from tj.data import out_of_distribution
 from tj.perturb import SUBSPACES, probabilities, region_medians
 
@@ -31,7 +32,8 @@ st.subheader("1 · Does moving along v_i change what the network says?")
 alpha = st.number_input("step size α (θ_T + α v_i, ‖v_i‖ = 1)", min_value=0.0, value=PERTURB.alpha, key="alpha")
 kl = lab.output_effect(exp, float(alpha))
 st.altair_chart(charts.kl_chart(kl))
-summary = pd.DataFrame(region_medians(kl, labels))
+medians = region_medians(kl, labels)
+summary = pd.DataFrame(medians)
 st.dataframe(summary.style.format("{:.2e}"), width="content")
 st.caption(f"Median over each region ({lab.bulk_rule()}, set on Spectrum) of the max over inputs of "
            "KL(p ‖ p perturbed), in nats.")
@@ -64,6 +66,7 @@ if len(exact):
     choices[f"bulk, exactly untouched (i = {int(exact[0])})"] = int(exact[0])
 pick = st.selectbox("direction", list(choices), key="lin_pick")
 eps = PERTURB.eps(st.slider("ε values (logspace 1e-3 … 1e3)", 6, 30, PERTURB.n_eps, key="n_eps"))
+lin = losses = None
 if lab.have("linearity", exp, choices[pick], eps) is None and not st.button("Retrain", key="run_linearity"):
     st.info("Each ε is one full training run from θ₀ + ε v_k.")
 else:
@@ -77,9 +80,9 @@ else:
                f"dimensional untouched subspace (v_{typical_bulk} has {100 * honest.untouched_share:.2g}% there).")
 
 st.subheader("3b · How much does 'bulk' promise? Linearity across |σ − 1|")
-if lab.have("spread", exp) is None and not st.button("Retrain along several bulk directions", key="run_spread"):
+if lab.have("spread", exp, lab.tau()) is None and not st.button("Retrain along several bulk directions", key="run_spread"):
     st.info(f"{PERTURB.n_spread} bulk directions outside the untouched subspace, from the closest to 1 to "
-            f"|σ−1| ≈ {PERTURB.region_tau:g}, each retrained at ε = "
+            f"|σ−1| ≈ τ = {lab.tau():g}, each retrained at ε = "
             f"{', '.join(f'{e:g}' for e in PERTURB.spread_eps)}.")
 else:
     sp = lab.spread(exp)
@@ -100,7 +103,5 @@ else:
     st.download_button("subspace training (.csv)", pd.DataFrame({"k": ks, **losses}).to_csv(index=False),
                        "subspace_training.csv", "text/csv", on_click="ignore")
 st.page_link("views/why.py", label="Next: why is there a bulk?", icon="➡️")
-st.info("**What to notice.** Bulk directions barely change the outputs on training inputs, but do change them on "
-        "noise and inverted images: the bulk is 'invisible' only in distribution. Retraining along a bulk direction "
-        "follows J's linear prediction over many decades of ε; along the top direction it stops being linear almost "
-        "at once. And training only inside the bulk gets nowhere: the bulk holds directions training does not use.")
+st.info("**What to notice.** "
+        + perturb_notes(medians, lin, f"v_{choices[pick]} ({labels[choices[pick]]})", losses, ks))

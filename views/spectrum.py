@@ -6,7 +6,7 @@ import lab
 import tj
 from tj import charts, defaults
 from tj.data import dead_pixels
-from tj.spectrum import showcase_direction
+from tj.notes import dead_pixel_share, spectrum_notes
 from tj.store import BadFile
 from tj.why import trained_inputs
 
@@ -71,10 +71,10 @@ st.download_button("spectrum table (.csv)", table.to_csv(index=False), file_name
                    on_click="ignore")
 
 st.subheader("One direction, up close")
+dead = dead_pixels(trained_inputs(exp)).numpy()
 if "direction_index" not in st.session_state or st.session_state.get("direction_for") != exp:
     st.session_state["direction_for"] = exp
-    dead = dead_pixels(trained_inputs(exp)).numpy()
-    st.session_state["direction_index"] = showcase_direction(exp.model, sigma, spec.Vh, dead, labels == "bulk")
+    st.session_state["direction_index"] = lab.showcase_direction(exp, dead)
 index = st.number_input("singular index i", min_value=0, max_value=n - 1, step=1, key="direction_index",
                         help="Opens on the bulk direction whose W1 images put the most weight on dead pixels")
 names, shares, first = lab.direction(exp, int(index))
@@ -91,8 +91,5 @@ else:
     st.altair_chart(charts.signed_images_chart(first[:units], [f"unit {u}" for u in range(units)],
                                                title=f"v_{index} restricted to W1: one 8×8 image per hidden unit"))
 st.page_link("views/compare.py", label="Next: compare bulks across seeds, labels and inputs", icon="➡️")
-st.info("**What to notice.** Most σ sit near 1: the bulk. There u_i·v_i ≈ 1, so a nudge along v_i comes out of "
-        "training exactly as it went in, and training itself barely moved along it. Pick a bulk index and look at "
-        "its W1 images: the weight sits on pixels the digits never light up (the corners and the edge columns), "
-        "where the gradient is always zero. Chaotic directions (σ ≫ 1) are where small changes at the start decide "
-        "where training ends; stable ones (σ < 1) are forgotten.")
+st.info("**What to notice.** " + spectrum_notes(sigma, labels, spec.alignment, lab.tau(), int(index),
+                                                dead_pixel_share(exp.model, spec.Vh[int(index)], dead), len(dead)))

@@ -1,0 +1,69 @@
+"""The pages' "what to notice" sentences follow the numbers: each claim flips when the numbers do."""
+import numpy as np
+
+from tj import MLPSpec
+from tj.notes import dead_pixel_share, linear_up_to, perturb_notes, spectrum_notes
+from tj.perturb import Linearity
+
+
+def _regions(sigma, tau):
+    return np.where(np.abs(sigma - 1) < tau, "bulk", np.where(sigma > 1, "chaotic", "stable"))
+
+
+def test_spectrum_notes_count_the_regions_they_name():
+    sigma = np.array([5.0, 2.0, 1.001, 1.0, 0.9995, 0.2])
+    labels = _regions(sigma, 1e-2)
+    text = spectrum_notes(sigma, labels, np.ones(6), 1e-2)
+    assert "3 of 6 σ (50 %) lie within τ = 0.01 of 1: the bulk, the largest region." in text
+    assert "The 2 chaotic directions (σ up to 5)" in text and "The 1 stable ones (σ down to 0.2)" in text
+    assert "comes out of training as it went in" in text
+    few = spectrum_notes(sigma, _regions(sigma, 1e-4), np.ones(6), 1e-4)
+    assert "1 of 6 σ (17 %)" in few and "the largest region here is chaotic (3)" in few
+
+
+def test_spectrum_notes_do_not_call_a_turned_bulk_aligned():
+    sigma = np.array([2.0, 1.0, 1.0])
+    text = spectrum_notes(sigma, _regions(sigma, 0.1), np.array([1.0, 0.5, 0.6]), 0.1)
+    assert "0.550" in text and "partly turned" in text and "as it went in" not in text
+
+
+def test_dead_pixel_share_is_the_weight_on_dead_first_layer_inputs():
+    spec = MLPSpec(widths=(2,))
+    v = np.zeros(spec.n_params)
+    v[[0, 64 + 3]] = 1.0        # W1[0, 0] and W1[1, 3]
+    v[-1] = 1.0                 # a bias of the last layer
+    assert dead_pixel_share(spec, v, np.array([0, 5])) == 1 / 3
+    assert dead_pixel_share(spec, v, np.array([0, 3])) == 2 / 3
+    assert dead_pixel_share(spec, v, np.array([], dtype=int)) is None
+    text = spectrum_notes(np.array([1.0]), np.array(["bulk"]), np.ones(1), 0.1, 0, 2 / 3, 2)
+    assert "v_0 (bulk) puts 67 % of its weight" in text and "the 2 pixels" in text
+
+
+def _lin(ratio):
+    eps = np.array([1e-3, 1e-1, 1e1, 1e3])
+    return Linearity(7, eps, eps * 0.5 * np.asarray(ratio), eps * 0.0, np.zeros(4), eps * 0.5)
+
+
+def test_linearity_holds_up_to_the_first_miss():
+    assert linear_up_to(_lin([1, 1.001, 1.5, 1])) == 1e-1  # a later recovery does not count
+    assert linear_up_to(_lin([1, 1, 1, 1])) == 1e3
+    assert linear_up_to(_lin([1.2, 1, 1, 1])) is None
+
+
+def test_perturb_notes_claim_invisibility_only_when_the_kl_shows_it():
+    medians = {"train": {"bulk": 1e-4}, "inverted": {"bulk": 3e-2}, "noise": {"bulk": 1e-1}}
+    text = perturb_notes(medians)
+    assert "invisible only in distribution" in text and "noise images 1000× as much" in text
+    medians["inverted"]["bulk"] = 2e-4
+    text = perturb_notes(medians)
+    assert "does not show the bulk as invisible" in text and "inverted images 2× as much" in text
+
+
+def test_perturb_notes_report_linearity_and_subspace_training_as_computed():
+    ks = (10, 20, 30)
+    text = perturb_notes({}, _lin([1, 1, 1.5, 1]), "v_7 (bulk)",
+                         {"bulk": np.array([2.0, 1.9, 1.8]), "complement of bulk": np.array([0.5, 0.4, 0.3])}, ks)
+    assert "Retraining along v_7 (bulk) followed J's linear prediction to within 1% up to ε = 0.1" in text
+    assert "closest to σ = 1 the test loss ends at 1.900, against 0.400" in text and "does not use" in text
+    text = perturb_notes({}, None, "", {"bulk": np.array([0.3] * 3), "complement of bulk": np.array([0.5] * 3)}, ks)
+    assert "does not use" not in text

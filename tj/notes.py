@@ -1,0 +1,84 @@
+"""The pages' "what to notice" sentences, generated from the numbers they describe, so they cannot contradict them."""
+from __future__ import annotations
+
+import numpy as np
+
+ALIGNED = 0.99        # median u·v over the bulk above which a nudge "comes out as it went in"
+IN_DISTRIBUTION = 10  # out-of-distribution KL this many times the training inputs' reads as "invisible in distribution"
+LINEAR = 1e-2         # |δ·u|/(εσ) within this of 1 reads as "J's linear prediction holds"
+
+
+def dead_pixel_share(spec, v: np.ndarray, dead: np.ndarray) -> float | None:
+    """Share of ‖v‖² on first-layer weights of pixels that are 0 in every training image (MLPs; else None)."""
+    from .networks import family, layout
+
+    if family(spec) != "mlp" or not len(dead):
+        return None
+    w1 = layout(spec)[0]
+    rows = np.asarray(v, dtype=np.float64)
+    return float((rows[w1.start:w1.stop].reshape(w1.shape)[:, dead] ** 2).sum() / max((rows ** 2).sum(), 1e-300))
+
+
+def spectrum_notes(sigma: np.ndarray, labels: np.ndarray, alignment: np.ndarray, tau: float,
+                   index: int | None = None, dead_share: float | None = None, n_dead: int = 0) -> str:
+    """What the Spectrum page shows: region sizes, bulk alignment, and the direction on screen."""
+    p = len(sigma)
+    counts = {r: int((labels == r).sum()) for r in ("chaotic", "bulk", "stable")}
+    largest = max(counts, key=counts.get)
+    bulk = labels == "bulk"
+    out = [f"{counts['bulk']:,} of {p:,} σ ({100 * counts['bulk'] / p:.0f} %) lie within τ = {tau:g} of 1: the bulk"
+           + (", the largest region." if largest == "bulk" else f"; the largest region here is {largest} "
+                                                                 f"({counts[largest]:,}).")]
+    if bulk.any():
+        a = float(np.median(alignment[bulk]))
+        out.append(f"Over the bulk the median alignment u_i·v_i is {a:.3f}"
+                   + (": a nudge along v_i comes out of training as it went in." if a >= ALIGNED else
+                      ", so a nudge along v_i comes out of training partly turned."))
+    if counts["chaotic"]:
+        out.append(f"The {counts['chaotic']:,} chaotic directions (σ up to {sigma[0]:.3g}) are where small changes at "
+                   "the start decide where training ends.")
+    if counts["stable"]:
+        out.append(f"The {counts['stable']:,} stable ones (σ down to {sigma[-1]:.2g}) are forgotten.")
+    if index is not None and dead_share is not None:
+        out.append(f"v_{index} ({labels[index]}) puts {100 * dead_share:.0f} % of its weight on the first-layer "
+                   f"weights of the {n_dead} pixels no training image lights up: "
+                   + ("the gradient never reaches them, so training leaves that part untouched."
+                      if dead_share >= 0.5 else "most of it lies elsewhere."))
+    return " ".join(out)
+
+
+def linear_up_to(lin) -> float | None:
+    """The largest ε up to which every retraining followed εσ to within LINEAR; None if not even the smallest."""
+    ok = np.abs(np.asarray(lin.along) / np.maximum(np.asarray(lin.predicted), 1e-300) - 1) < LINEAR
+    bad = np.flatnonzero(~ok)
+    last = bad[0] if len(bad) else len(ok)
+    return float(lin.eps[last - 1]) if last else None
+
+
+def perturb_notes(medians: dict, lin=None, lin_label: str = "", subspace: dict | None = None,
+                  ks=None) -> str:
+    """What the Perturb page shows: KL in and out of distribution along the bulk, linearity, subspace training."""
+    out = []
+    train = medians.get("train", {}).get("bulk", float("nan"))
+    far = {name: medians[name]["bulk"] for name in ("inverted", "noise") if name in medians}
+    if np.isfinite(train) and far and all(np.isfinite(list(far.values()))):
+        ratios = {name: v / max(train, 1e-300) for name, v in far.items()}
+        said = " and ".join(f"{name} images {r:.0f}× as much" for name, r in ratios.items())
+        if min(ratios.values()) >= IN_DISTRIBUTION:
+            out.append(f"Along the bulk the outputs on training inputs barely move (median max-KL {train:.1e} "
+                       f"nats), {said}: the bulk is invisible only in distribution.")
+        else:
+            out.append(f"Along the bulk the outputs on training inputs move by a median max-KL of {train:.1e} nats, "
+                       f"{said}: this run does not show the bulk as invisible only in distribution.")
+    if lin is not None:
+        up_to = linear_up_to(lin)
+        out.append(f"Retraining along {lin_label} followed J's linear prediction to within {LINEAR:.0%} "
+                   + (f"up to ε = {up_to:g}" if up_to is not None else "at no ε tried")
+                   + f" (ε from {lin.eps[0]:g} to {lin.eps[-1]:g}).")
+    if subspace and ks is not None and "bulk" in subspace and "complement of bulk" in subspace:
+        k = len(ks) // 2
+        b, c = subspace["bulk"][k], subspace["complement of bulk"][k]
+        out.append(f"Trained only along the {ks[k]:,} directions closest to σ = 1 the test loss ends at {b:.3f}, "
+                   f"against {c:.3f} along the {ks[k]:,} farthest from it"
+                   + (": the bulk holds directions training does not use." if b > c else "."))
+    return " ".join(out)
