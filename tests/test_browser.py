@@ -146,12 +146,15 @@ def test_a_second_session_after_the_walk_finds_train_j_and_spectrum_computed(ser
     # enough to push the first pages' results out of a plain LRU cache (the one before issue 14 held 24).
     lecturer = _session(browser, server.url + "/jacobian")
     try:
+        lecturer.get_by_text("computed in").filter(visible=True).first.wait_for(timeout=30_000)  # J, from the walk
         seed = lecturer.get_by_role("spinbutton", name="random direction seed")
         for direction in range(1, 31):
             seed.fill(str(direction))
             seed.press("Enter")
             bw.wait_idle(lecturer, 60)
-            lecturer.get_by_role("button", name="Check J·v against finite differences").click()
+            check = lecturer.get_by_role("button", name="Check J·v against finite differences")
+            assert check.count() == 1, f"J was dropped after {direction - 1} more checks: {_sidebar(lecturer)!r}"
+            check.click()
             bw.wait_idle(lecturer, 60)
             lecturer.get_by_text("relative error").first.wait_for(timeout=30_000)
     finally:
