@@ -65,7 +65,7 @@ def guide_controls():
         if st.button("Start the guided lecture", key="guide_start", width="stretch"):
             go_to_step(1)
         return
-    st.caption(f"Step {i} of {len(guide.STEPS)}: {guide.STEPS[i - 1].part}")
+    st.caption(f"Step {i} of {len(guide.STEPS)}: {guide.STEPS[i - 1].title}")
     back, forward = st.columns(2)
     if back.button("◀ Back", key="guide_prev", disabled=i == 1, width="stretch"):
         go_to_step(i - 1)
@@ -82,7 +82,7 @@ def guide_panel():
         return
     step = guide.STEPS[i - 1]
     with st.container(border=True):
-        st.markdown(f"**🎓 Step {i} of {len(guide.STEPS)} · {step.part}**")
+        st.markdown(f"**🎓 Step {i} of {len(guide.STEPS)} · {step.title}**")
         if page.title != step.title:
             st.page_link(f"views/{step.page}.py", label=f"This step is on the {step.title} page: go there",
                          icon="➡️")

@@ -2,7 +2,7 @@
 import numpy as np
 
 from tj import MLPSpec
-from tj.notes import dead_pixel_share, linear_up_to, perturb_notes, spectrum_notes
+from tj.notes import dead_pixel_share, evolution_notes, linear_up_to, perturb_notes, spectrum_notes
 from tj.perturb import Linearity
 
 
@@ -67,3 +67,17 @@ def test_perturb_notes_report_linearity_and_subspace_training_as_computed():
     assert "closest to σ = 1 the test loss ends at 1.900, against 0.400" in text and "does not use" in text
     text = perturb_notes({}, None, "", {"bulk": np.array([0.3] * 3), "complement of bulk": np.array([0.5] * 3)}, ks)
     assert "does not use" not in text
+
+
+def test_evolution_notes_say_frozen_only_when_the_last_counts_barely_change():
+    start = {"chaotic": 0, "bulk": 100, "stable": 0}
+    counts = [start, {"chaotic": 10, "bulk": 70, "stable": 20}, {"chaotic": 12, "bulk": 60, "stable": 28},
+              {"chaotic": 12, "bulk": 59, "stable": 29}]
+    text = evolution_notes([0, 1, 2, 3], counts)
+    assert "At epoch 0, all 100 directions are bulk (J = I)." in text
+    assert "By epoch 1 training has moved 30 of them out of the bulk, 10 to chaotic and 20 to stable." in text
+    assert "shift by only 1: they have frozen" in text
+    counts[-1] = {"chaotic": 20, "bulk": 40, "stable": 40}
+    assert "still shift by 20: training had not settled" in evolution_notes([0, 1, 2, 3], counts)
+    counts[-1] = counts[-2]
+    assert "the region counts do not change: they have frozen" in evolution_notes([0, 1, 2, 3], counts)

@@ -82,3 +82,25 @@ def perturb_notes(medians: dict, lin=None, lin_label: str = "", subspace: dict |
                    f"against {c:.3f} along the {ks[k]:,} farthest from it"
                    + (": the bulk holds directions training does not use." if b > c else "."))
     return " ".join(out)
+
+
+def evolution_notes(epochs, counts: list[dict[str, int]], frozen: float = 0.02) -> str:
+    """What Why a bulk?'s first chart shows: the bulk at the start, after the first checkpoint, and at the end."""
+    p = sum(counts[0].values())
+    first = counts[0]
+    out = [f"At epoch {epochs[0]:g}, all {p:,} directions are bulk (J = I)." if first["bulk"] == p else
+           f"At epoch {epochs[0]:g}, {first['bulk']:,} of {p:,} directions are bulk."]
+    if len(counts) > 1:
+        nxt = counts[1]
+        out.append(f"By epoch {epochs[1]:g} training has moved {p - nxt['bulk']:,} of them out of the bulk, "
+                   f"{nxt['chaotic']:,} to chaotic and {nxt['stable']:,} to stable.")
+    if len(counts) > 2:
+        a, b = counts[-2], counts[-1]
+        moved = sum(abs(a[r] - b[r]) for r in a) // 2
+        shift = "do not change" if moved == 0 else f"shift by only {moved:,}"
+        out.append(f"From epoch {epochs[-2]:g} to {epochs[-1]:g} the region counts {shift}: they have frozen as the "
+                   "learning rate decayed, and the bulk is what training never moved."
+                   if moved <= frozen * p else
+                   f"From epoch {epochs[-2]:g} to {epochs[-1]:g} the region counts still shift by {moved:,}: training "
+                   "had not settled when it stopped.")
+    return " ".join(out)

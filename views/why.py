@@ -7,6 +7,7 @@ import lab
 import tj
 from tj import charts
 from tj.defaults import WHY
+from tj.notes import evolution_notes
 from tj.spectrum import threshold_counts
 from tj.why import captured_fraction, input_second_moment, trained_inputs
 
@@ -116,9 +117,9 @@ else:
                                          predicted_name: pred_gd.predicted},
                                         "σ", True, "Curvature predicts the regions", "index i",
                                         dashed=(predicted_name,)))
-st.info("**What to notice.** At epoch 0, J = I and every direction is 'bulk'. Within the first epochs training "
-        "peels directions off into the chaotic and stable regions; as the learning rate decays the counts freeze, "
-        "and the bulk is what training never got around to moving. " + untouched_sentence +
-        " The much larger approximate bulk lives where the inputs have little variance and the loss has almost no "
-        "curvature.")
+evo = lab.have("evolution", exp, lab.evolution_steps(exp))
+st.info("**What to notice.** "
+        + (evolution_notes(evo.epochs, evo.counts(lab.tau())) + " " if evo is not None else "")
+        + untouched_sentence + " The much larger approximate bulk lives where the inputs have little variance and "
+        "the loss has almost no curvature.")
 st.page_link("views/home.py", label="Back to the start: the lecture path and the guided lecture", icon="🏠")
