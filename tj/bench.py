@@ -95,16 +95,14 @@ GENERAL_RUNS = (("cnn", "general", None, None), ("lenet5", "general", 8, 4))
 PAPER_ROUNDS, PAPER_COLUMNS = 3, 512
 
 
-def engine_columns(name: str, engine: str, columns: int | None, chunk: int | None, trajectory=None,
-                   train_s: float | None = None) -> dict:
+def engine_columns(name: str, engine: str, columns: int | None, chunk: int | None, trajectory=None) -> dict:
     """Seconds per tangent column of one engine (recording excluded), and in units of one training run."""
     exp = preset(name)
-    if train_s is None:
-        data = load(exp.data, exp.torch_dtype)
-        theta0 = init_params(exp.model, exp.seed, exp.torch_dtype)
-        start = time.perf_counter()
-        train(exp.model, exp.train, data, theta0, exp.seed)
-        train_s = time.perf_counter() - start
+    data = load(exp.data, exp.torch_dtype)
+    theta0 = init_params(exp.model, exp.seed, exp.torch_dtype)
+    start = time.perf_counter()
+    train(exp.model, exp.train, data, theta0, exp.seed)
+    train_s = time.perf_counter() - start
     traj = trajectory or record(exp, engine=engine)
     n = exp.model.n_params
     cols = min(columns or n, n)

@@ -150,11 +150,12 @@ def showcase_direction(spec, sigma: np.ndarray, vh: np.ndarray, dead: np.ndarray
         return int(candidates[len(candidates) // 2])
     share, spread = np.empty(len(candidates)), np.empty(len(candidates), dtype=bool)
     for c in range(0, len(candidates), 256):  # a slice at a time: the page may run for many sessions at once
-        rows = np.asarray(vh[candidates[c:c + 256]], dtype=np.float64)
+        part = slice(c, c + 256)
+        rows = np.asarray(vh[candidates[part]], dtype=np.float64)
         images = rows[:, w1.start:w1.stop].reshape(len(rows), *w1.shape)    # (candidates, units, pixels)
         per_unit = (images ** 2).sum(2)
-        spread[c:c + 256] = ((per_unit > 0.05 * np.maximum(per_unit.sum(1, keepdims=True), 1e-300)).sum(1)
-                             >= max(1, w1.shape[0] // 4))
-        share[c:c + 256] = (images[:, :, np.asarray(dead)] ** 2).sum((1, 2)) / np.maximum((rows ** 2).sum(1), 1e-300)
+        total = np.maximum(per_unit.sum(1, keepdims=True), 1e-300)
+        spread[part] = (per_unit > 0.05 * total).sum(1) >= max(1, w1.shape[0] // 4)
+        share[part] = (images[:, :, np.asarray(dead)] ** 2).sum((1, 2)) / np.maximum((rows ** 2).sum(1), 1e-300)
     score = np.where(spread, share, share - 2)  # a spread-out direction first, whatever its share
     return int(candidates[int(np.argmax(score))])

@@ -80,7 +80,8 @@ else:
                f"dimensional untouched subspace (v_{typical_bulk} has {100 * honest.untouched_share:.2g}% there).")
 
 st.subheader("3b · How much does 'bulk' promise? Linearity across |σ − 1|")
-if lab.have("spread", exp, lab.tau()) is None and not st.button("Retrain along several bulk directions", key="run_spread"):
+if lab.have("spread", exp, lab.tau()) is None and \
+        not st.button("Retrain along several bulk directions", key="run_spread"):
     st.info(f"{PERTURB.n_spread} bulk directions outside the untouched subspace, from the closest to 1 to "
             f"|σ−1| ≈ τ = {lab.tau():g}, each retrained at ε = "
             f"{', '.join(f'{e:g}' for e in PERTURB.spread_eps)}.")
