@@ -57,9 +57,9 @@ def lenet(steps: int = 4, chunk: int = 64, workers=(2, 64, 512), block: int = 64
     n, n_steps = exp.model.n_params, len(traj.steps)
     first = dataclasses.replace(traj, steps=traj.steps[:steps])  # the run's first steps: same cost per step
     tangents = basis_rows(n, 0, chunk, exp.torch_dtype)
-    propagate(first, tangents, chunk)  # warm-up
+    propagate(first, tangents)  # warm-up
     start = time.perf_counter()
-    propagate(first, tangents, chunk)
+    propagate(first, tangents)
     per_column_step = (time.perf_counter() - start) / (chunk * steps)
     per_column = per_column_step * n_steps
     n_blocks = math.ceil(n / block)

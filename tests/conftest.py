@@ -18,5 +18,7 @@ def tiny(widths=(5,), activation="gelu_tanh", optimizer="sgd", dtype="float64", 
 
 @pytest.fixture(autouse=True)
 def _threads():
+    """Every test ends with the thread count it started with, whatever it set."""
+    before = torch.get_num_threads()
     yield
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(before)

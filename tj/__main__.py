@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -41,7 +42,19 @@ def _experiment(args):
         exp = preset(args.preset)
     changes = {k: getattr(args, k, None) for k in ("seed", "dtype")}
     changes = {k: v for k, v in changes.items() if v is not None}
-    return exp.replace(**changes)
+    for item in getattr(args, "set", None) or ():
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set wants KEY=VALUE, such as train.epochs=2; got {item!r}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        changes[key] = tuple(value) if isinstance(value, list) else value  # configs hold tuples: hashable
+    try:
+        return exp.replace(**changes)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"cannot apply {changes}: {err}") from None
 
 
 def _theta0(args, exp):
@@ -275,6 +288,9 @@ def main(argv=None) -> int:
     for p in (trn, jac, pre):
         p.add_argument("--seed", type=int)
         p.add_argument("--dtype", choices=("float32", "float64"))
+    for p in (lay, trn, jac):
+        p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="change one config field, dotted for a part: --set train.epochs=2 (repeatable)")
     jac.add_argument("--engine", choices=("fast", "general"),
                      help="tangent engine (default: the MLP's fast replay, torch.func's general one otherwise)")
     jac.add_argument("--columns", help="START:STOP: compute only these columns of J and save them (no SVD)")

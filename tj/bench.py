@@ -18,8 +18,14 @@ the small CNN preset in full, and LeNet-5 on a few columns (its dense J is out o
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.util
 import json
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +40,6 @@ from .train import train
 from .reference import reference_columns
 from .spectrum import spectrum, svd
 
-JAX_REFERENCE_S = 116.0  # the paper's own jax.jacfwd code on this 2-core machine, float32 (issue #8's measurement)
 
 
 def _reset_peak() -> None:
@@ -61,8 +66,8 @@ def matmul_peak(dtype=torch.float32, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def pipeline(name: str, dtype: str, reference_cols: int) -> dict:
-    """Train + J + SVD for one preset and dtype, and the reference path on a column subset."""
+def pipeline(name: str, dtype: str, reference_cols: int) -> tuple[dict, torch.Tensor]:
+    """Train + J + SVD for one preset and dtype, and the reference path on a column subset; (figures, J)."""
     exp = preset(name).replace(dtype=dtype)
     n = exp.model.n_params
     _reset_peak()
@@ -88,7 +93,7 @@ def pipeline(name: str, dtype: str, reference_cols: int) -> dict:
         "speedup_vs_reference": ref_s * n / reference_cols / j_s,
         "max_relative_column_error": err,
         "test_loss": res.train.metrics.test_loss[-1], "sigma_1": float(spec.singular_values[0]),
-    }
+    }, res.jacobian
 
 
 GENERAL_RUNS = (("cnn", "general", None, None), ("lenet5", "general", 8, 4))
@@ -152,6 +157,27 @@ def general_engine() -> dict:
     return {"rows": rows, "paper_general_over_fast": ratio, "paper_general_over_fast_rounds": ratios}
 
 
+def jax_anchor(name: str, jac: torch.Tensor) -> dict | None:
+    """The paper's method on the same run (tj.jax_reference, jax.jacfwd of a jitted lax.scan loop) in its own
+    process, timed now, with its J compared to tj's; None when JAX is not installed."""
+    if importlib.util.find_spec("jax") is None:
+        return None
+    root = str(Path(__file__).resolve().parents[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "J.npz"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        proc = subprocess.run([sys.executable, "-m", "tj.jax_reference", "--preset", name, "--out", str(out)],
+                              env=env, capture_output=True, text=True)
+        if proc.returncode:
+            return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+        report = json.loads(proc.stdout.splitlines()[-1])
+        with np.load(out) as f:
+            theirs = torch.from_numpy(f["jacobian"]).double()
+    mine = jac.double()
+    report["max_relative_column_error"] = float(((mine - theirs).norm(dim=0) / mine.norm(dim=0)).max())
+    return report
+
+
 def svd_routes(name: str = "paper") -> dict:
     """The SVD routes we tried on the float32 J: time, peak memory, and σ accuracy against float64 gesdd."""
     jac = training_jacobian(preset(name)).jacobian
@@ -192,35 +218,50 @@ def main(argv=None) -> None:
         path.write_text(json.dumps(report, indent=2))
         print(f"wrote {args.json}")
         return
-    report = {"machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
+              "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "torch": torch.__version__,
                           "matmul_peak_gflops_f32": matmul_peak(torch.float32),
                           "matmul_peak_gflops_f64": matmul_peak(torch.float64)},
-              "jax_reference_s_quoted": JAX_REFERENCE_S, "runs": []}
+              "runs": []}
     m = report["machine"]
-    print(f"machine: {m['threads']} threads, torch {m['torch']}; 2048² matmul peak "
+    print(f"{report['date']}  machine: {m['threads']} threads, torch {m['torch']}; 2048² matmul peak "
           f"{m['matmul_peak_gflops_f32']:.0f} GFLOP/s float32, {m['matmul_peak_gflops_f64']:.0f} float64")
-    header = (f"{'preset':8} {'dtype':8} {'P':>6} {'J s':>7} {'GFLOP/s':>8} {'%peak':>6} {'SVD s':>6} {'total s':>8} "
+    header = (f"{'preset':8} {'dtype':8} {'P':>6} {'J s':>7} {'floor s':>7} {'GFLOP/s':>8} {'%peak':>6} {'SVD s':>6} {'total s':>8} "
               f"{'peak MB':>8} {'ref s (extrap.)':>16} {'speedup':>8} {'max col err':>11}")
     print(header)
+    jacobians = {}
     for name, cols in (("lecture", 64), ("paper", 32))[: 1 if args.quick else 2]:
         for dtype in ("float32", "float64"):
-            r = pipeline(name, dtype, cols)
+            r, jacobians[name, dtype] = pipeline(name, dtype, cols)
             peak = m["matmul_peak_gflops_f32" if dtype == "float32" else "matmul_peak_gflops_f64"]
             r["fraction_of_peak"] = r["gflops_per_s"] / peak
+            r["floor_s"] = r["gflop"] / peak  # the FLOP model at this run's GEMM peak: J's time cannot go below it
             report["runs"].append(r)
-            print(f"{name:8} {dtype:8} {r['P']:>6,} {r['jacobian_s']:7.1f} {r['gflops_per_s']:8.1f} "
+            print(f"{name:8} {dtype:8} {r['P']:>6,} {r['jacobian_s']:7.1f} {r['floor_s']:7.1f} {r['gflops_per_s']:8.1f} "
                   f"{100 * r['fraction_of_peak']:5.0f}% {r['svd_s']:6.1f} {r['end_to_end_s']:8.1f} "
                   f"{r['peak_memory_mb']:8.0f} {r['reference_extrapolated_s']:10.0f} ({cols:>3}) "
                   f"{r['speedup_vs_reference']:7.1f}× {r['max_relative_column_error']:11.1e}", flush=True)
     runs = {(r["preset"], r["dtype"]): r for r in report["runs"]}
     if ("paper", "float32") in runs:
         p32, p64 = runs[("paper", "float32")], runs[("paper", "float64")]
-        report["paper_vs_jax"] = JAX_REFERENCE_S / p32["jacobian_s"]
         report["paper_f64_over_f32"] = p64["jacobian_s"] / p32["jacobian_s"]
-        print(f"paper float32 J: {p32['jacobian_s']:.1f} s = {report['paper_vs_jax']:.2f}× faster than the JAX "
-              f"reference's {JAX_REFERENCE_S:.0f} s (quoted, not rerun); float64/float32 = "
-              f"{report['paper_f64_over_f32']:.2f}")
+        print(f"paper float32 J: {p32['jacobian_s']:.1f} s, {100 * p32['fraction_of_peak']:.0f} % of the FLOP-model "
+              f"floor ({p32['floor_s']:.1f} s at this run's peak); float64/float32 = {report['paper_f64_over_f32']:.2f}")
+    name = "paper" if ("paper", "float32") in runs else "lecture"
+    tj_s = runs[(name, "float32")]["jacobian_s"]
+    anchor = jax_anchor(name, jacobians[name, "float32"])
+    report["jax"] = anchor
+    if anchor is None:
+        print("JAX is not installed (pip install -r requirements-bench.txt): no JAX ratio")
+    elif "error" in anchor:
+        print(f"JAX reference failed: {anchor['error']}")
+    else:
+        report["jax_over_tj"] = anchor["jacobian_s"] / tj_s
+        print(f"{name} float32 J: JAX jacfwd {anchor['jacobian_s']:.1f} s (jax {anchor['jax']}, compile "
+              f"{anchor['compile_s']:.1f} s apart), tj {tj_s:.1f} s: tj is {report['jax_over_tj']:.2f}× faster; "
+              f"J agrees to {anchor['max_relative_column_error']:.1e} relative", flush=True)
+    if ("paper", "float32") in runs:
         if not args.no_svd_routes:
             report["svd_routes"] = svd_routes("paper")
             for k, v in report["svd_routes"].items():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .jacobian import Diverged, basis_rows, default_chunk, propagate, record, resolve_engine
+from .jacobian import Diverged, basis_rows, propagate, record, replay_width, resolve_engine
 from .jstore import JStore, config_hash, create_or_open, open_store
 from .presets import Experiment
 
@@ -70,7 +70,7 @@ def block_task(path: str, i: int) -> dict:
     traj, fresh = _trajectory(exp, store.engine)
     recorded = time.perf_counter()
     c0, c1 = store.columns(i)
-    cols = propagate(traj, basis_rows(store.n_params, c0, c1, exp.torch_dtype), store.chunk)[len(traj.steps)]
+    cols = propagate(traj, basis_rows(store.n_params, c0, c1, exp.torch_dtype))[len(traj.steps)]
     block = np.ascontiguousarray(cols.T.numpy())
     if not np.isfinite(block).all():
         raise Diverged(f"block {i} has NaN/Inf entries: the tangents blew up; lower the learning rate")
@@ -105,7 +105,7 @@ def compute(experiment: Experiment, path: str, *, block: int | None = None, work
     cols_total)` is called as blocks finish. Ctrl-C cancels the pending tasks and raises Interrupted."""
     start = time.perf_counter()
     engine = resolve_engine(experiment, engine)
-    store = create_or_open(path, experiment, block, default_chunk(experiment.model, None, engine), engine)
+    store = create_or_open(path, experiment, block, replay_width(experiment, engine), engine)
     todo, corrupt = store.missing()
     already = store.n_blocks - len(todo)
     if not todo:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import general
+from . import general, threads
 from .data import load
 from .general import Cancelled
 from .model import MLPSpec, layout
@@ -134,21 +134,24 @@ def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=No
     return Trajectory(experiment, steps, result)
 
 
-def propagate(traj: Trajectory, tangents: torch.Tensor, chunk: int | None = None, checkpoints=(),
-              should_stop=None) -> dict[int, torch.Tensor]:
+def propagate(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None,
+              first_slot: int = 0) -> dict[int, torch.Tensor]:
     """Push tangents (K, P) of θ_0 through training; returns {step t: (K, P) tangent of θ_t}, always with T.
 
-    Every chunk is padded with zero tangents to exactly `chunk` rows, so each GEMM has the same shape
-    whichever columns it carries: a column comes out bit-identical alone (J·e_j) or inside J.
-    """
+    The tangents go through in pieces of the engine's fixed width (`replay_width`), tangent i in slot
+    (first_slot + i) mod width and the free slots zero, so every GEMM has the same shape whoever asks. BLAS
+    rounds by shape and by a column's slot (the last slots take its edge kernels), so J's column j, always in
+    slot j mod width, has the same bits in any task, store block or worker. Run it under threads.limit(1) for
+    the same bits whatever the thread count (training_jacobian's workers do)."""
     engine = "general" if isinstance(traj, general.Trajectory) else "fast"
-    chunk = chunk or default_chunk(traj.experiment.model, tangents.device, engine, traj.experiment.train.batch_size)
-    n = tangents.shape[0]
-    padded = torch.zeros(-(-n // chunk) * chunk, tangents.shape[1], dtype=tangents.dtype, device=tangents.device)
-    padded[:n] = tangents
+    width = replay_width(traj.experiment, engine, tangents.device)
+    n, lead = tangents.shape[0], first_slot % width
+    padded = torch.zeros(-(-(lead + n) // width) * width, tangents.shape[1], dtype=tangents.dtype,
+                         device=tangents.device)
+    padded[lead:lead + n] = tangents
     replay = general.replay if isinstance(traj, general.Trajectory) else _replay
-    parts = [replay(traj, padded[c:c + chunk], checkpoints, should_stop) for c in range(0, len(padded), chunk)]
-    return {t: torch.cat([p[t] for p in parts])[:n] for t in parts[0]}
+    parts = [replay(traj, padded[c:c + width], checkpoints, should_stop) for c in range(0, len(padded), width)]
+    return {t: torch.cat([p[t] for p in parts])[lead:lead + n] for t in parts[0]}
 
 
 def _replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> dict[int, torch.Tensor]:
@@ -250,31 +253,33 @@ def basis_rows(n: int, start: int, stop: int, dtype) -> torch.Tensor:
     return rows
 
 
-def default_chunk(spec, device=None, engine: str = "fast", batch_size: int = 64) -> int:
-    """Tangent columns per chunk. Fast engine: all of them on a GPU, on a CPU few enough to stay in cache.
-    General engine: 128 on a CPU (measured: fewer pay torch.func's per-call overhead more often), 4,096 on a
-    GPU, fewer when the vmapped activations of that many tangents would pass 1 GB (8 GB on a GPU)."""
+def replay_width(experiment: Experiment, engine: str | None = None, device=None) -> int:
+    """Tangent columns per replay, fixed by the experiment and the device kind (never by threads or tasks).
+
+    Fast engine: all of them on a GPU, on a CPU 64 (few enough to stay in cache). General engine: 128 on a CPU
+    (measured: fewer pay torch.func's per-call overhead more often), 4,096 on a GPU, fewer when the vmapped
+    activations of that many tangents would pass 1 GB (8 GB on a GPU)."""
+    spec = experiment.model
     on_gpu = device is not None and torch.device(device).type == "cuda"
-    if engine == "general":
-        per_tangent = 8 * batch_size * n_activations(spec) * 8
+    if resolve_engine(experiment, engine) == "general":
+        per_tangent = 8 * experiment.train.batch_size * n_activations(spec) * 8
         budget = (8 << 30) if on_gpu else (1 << 30)
         return max(1, min(4096 if on_gpu else 128, spec.n_params, budget // per_tangent))
-    if on_gpu:
-        return spec.n_params
-    return max(8, min(64, spec.n_params))
+    return spec.n_params if on_gpu else max(8, min(64, spec.n_params))
 
 
 def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None, *, chunk: int | None = None,
                       workers: int | None = None, progress=None, checkpoints=(), device=None,
                       engine: str | None = None, columns: tuple[int, int] | None = None,
                       trajectory=None) -> JacobianResult:
-    """J = ∂θ_T/∂θ_0 column chunk by column chunk; `progress(done, total)` returning True cancels.
+    """J = ∂θ_T/∂θ_0 column task by column task; `progress(done, total)` returning True cancels.
 
     `engine`: 'fast' (the MLP's hand-written replay, its default) or 'general' (torch.func, any network).
     `columns=(start, stop)` computes only those columns of J (a block for a cluster worker), and
-    `trajectory` reuses a recorded run (`record(...)`) across blocks. On a CPU the chunks go to `workers`
-    threads (default: torch's thread count), each running single-threaded kernels: measured here, that is
-    about twice as fast as one chunk on 2 MKL threads. On CUDA everything runs on the device (not run here).
+    `trajectory` reuses a recorded run (`record(...)`) across blocks. On a CPU the tasks (`chunk` columns
+    each, default the engine's replay width) go to `workers` threads (default: TJ_THREADS), each running
+    single-threaded kernels: the bits do not depend on either, and measured here that is about twice as
+    fast as one chunk on 2 MKL threads. On CUDA everything runs on the device (not run here).
     """
     start = time.perf_counter()
     device = device or ("cuda" if torch.cuda.is_available() else None)
@@ -288,38 +293,37 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
     if not 0 <= c_start < c_stop <= n_params:
         raise ValueError(f"columns must satisfy 0 ≤ start < stop ≤ P = {n_params:,}; got {columns}")
     n_cols = c_stop - c_start
-    chunk = chunk or default_chunk(experiment.model, device, engine, experiment.train.batch_size)
+    width = replay_width(experiment, engine, device)
+    chunk = -(-(chunk or width) // width) * width  # tasks on whole pieces: column j stays in slot j mod width
     on_gpu = device is not None and torch.device(device).type == "cuda"
-    workers = 1 if on_gpu else (workers or torch.get_num_threads())
+    workers = 1 if on_gpu else (workers or threads.THREADS)
     wanted = sorted(set(checkpoints))
     jac = torch.empty(n_params, n_cols, dtype=dtype)
     saved = {t: torch.empty(n_params, n_cols, dtype=dtype) for t in wanted}
     todo = queue.SimpleQueue()
-    for c0 in range(c_start, c_stop, chunk):
-        todo.put((c0, min(c0 + chunk, c_stop)))
+    for edge in range(c_start - c_start % chunk, c_stop, chunk):
+        todo.put((max(edge, c_start), min(edge + chunk, c_stop)))
     finished: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
 
     def work():
         try:
-            while not stop.is_set():
-                try:
-                    c0, c1 = todo.get_nowait()
-                except queue.Empty:
-                    return
-                cols = propagate(traj, basis_rows(n_params, c0, c1, dtype), chunk, wanted, should_stop=stop.is_set)
-                jac[:, c0 - c_start:c1 - c_start] = cols[len(traj.steps)].T
-                for t in wanted:
-                    saved[t][:, c0 - c_start:c1 - c_start] = cols[t].T
-                finished.put(c1 - c0)
+            with threads.limit(1):
+                while not stop.is_set():
+                    try:
+                        c0, c1 = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    cols = propagate(traj, basis_rows(n_params, c0, c1, dtype), wanted, stop.is_set, first_slot=c0)
+                    jac[:, c0 - c_start:c1 - c_start] = cols[len(traj.steps)].T
+                    for t in wanted:
+                        saved[t][:, c0 - c_start:c1 - c_start] = cols[t].T
+                    finished.put(c1 - c0)
         except Cancelled:
             pass
         except BaseException as err:  # handed to the caller's thread
             finished.put(err)
 
-    threads_before = torch.get_num_threads()
-    if not on_gpu:
-        torch.set_num_threads(1)  # also makes every column's arithmetic independent of the worker count
     pool = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
     done = 0
     try:
@@ -339,30 +343,29 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
         for th in pool:
             if th.is_alive():
                 th.join()
-        torch.set_num_threads(threads_before)
     if not torch.isfinite(jac).all():
         raise Diverged("the Jacobian has NaN/Inf entries: the tangents blew up; lower the learning rate")
     return JacobianResult(experiment, jac, traj.result, time.perf_counter() - start, saved,
                           columns if columns is not None else None, engine)
 
 
-def jacobian_vector_product(experiment: Experiment, v: torch.Tensor, theta0: torch.Tensor | None = None,
+def jacobian_vector_product(experiment: Experiment, v, theta0: torch.Tensor | None = None,
                             trajectory=None, engine: str | None = None) -> torch.Tensor:
-    """J·v for one direction v (P,): one tangent through training, without forming J."""
+    """J·v for a direction v (P,), or J·Vᵀ row by row for a stack (K, P), by tangents through training, without
+    forming J. v may be a tensor or a numpy array. Its bits do not depend on threads; J·e_j equals J's column j
+    to rounding (bit for bit when j is a multiple of the replay width: the same slot, see propagate)."""
     traj = trajectory or record(experiment, theta0, engine=engine)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the kernels training_jacobian uses: J·e_j is J's column up to GEMM-width rounding
-    try:
-        return propagate(traj, v[None])[len(traj.steps)][0]
-    finally:
-        torch.set_num_threads(threads)
+    vs = torch.as_tensor(v).to(experiment.torch_dtype)
+    with threads.limit(1):
+        out = propagate(traj, vs.reshape(-1, vs.shape[-1]))[len(traj.steps)]
+    return out.reshape(vs.shape)
 
 
 def memory_estimate(experiment: Experiment, chunk: int | None = None, engine: str | None = None) -> dict[str, int]:
     """Bytes each part needs, known before computing: J, the recorded run, tangent buffers, the SVD."""
     spec, tspec = experiment.model, experiment.train
     n, item = spec.n_params, experiment.torch_dtype.itemsize
-    k = chunk or default_chunk(spec, None, resolve_engine(experiment, engine), tspec.batch_size)
+    k = chunk or replay_width(experiment, engine)
     b = tspec.batch_size
     n_steps = tspec.epochs * (experiment.data.n_train // max(b, 1))
     if resolve_engine(experiment, engine) == "general":
@@ -460,19 +463,15 @@ def estimate_seconds(experiment: Experiment, workers: int | None = None, engine:
     start = time.perf_counter()
     traj = record(probe, engine=engine)
     per_step_record = (time.perf_counter() - start) / probe_steps
-    chunk = default_chunk(spec, None, engine, b)
+    chunk = replay_width(experiment, engine)
     replay = general.replay if engine == "general" else _replay
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with threads.limit(1):
         tangents = basis_rows(n, 0, min(chunk, n), probe.torch_dtype)
         replay(traj, tangents)  # warm-up
         start = time.perf_counter()
         replay(traj, tangents)
         per_step_chunk = (time.perf_counter() - start) / probe_steps
-    finally:
-        torch.set_num_threads(threads)
-    workers = workers or threads
+    workers = workers or threads.THREADS
     n_chunks = -(-n // chunk)
     parallel = min(workers, n_chunks) * 0.8 if workers > 1 else 1.0  # measured: 2 workers ≈ 1.3–1.9×
     m = min(n, 300)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import threads
+
 REGIONS = ("chaotic", "bulk", "stable")
 
 
@@ -80,7 +82,8 @@ def spectrum(jac: torch.Tensor, theta0: torch.Tensor, theta_final: torch.Tensor)
     start = time.perf_counter()
     if not torch.isfinite(jac).all():
         raise SVDFailed("J has NaN/Inf entries; there is no spectrum to compute")
-    u, s, vh, route = svd(jac)
+    with threads.limit(threads.THREADS):  # LAPACK's own threads; its bits follow their count (README)
+        u, s, vh, route = svd(jac)
     alignment = np.einsum("ji,ij->i", u, vh, dtype=np.float64)
     moved = (theta_final - theta0).detach().cpu().double().numpy()
     movement = np.abs(vh @ moved)

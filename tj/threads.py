@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 
 WAIT = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
@@ -43,3 +44,21 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 torch.set_num_threads(THREADS)
 threadpool_limits(THREADS, user_api="blas")  # an OpenBLAS already loaded (numpy's, by streamlit or the user)
+
+
+@contextmanager
+def limit(n: int):
+    """Run the block on n intra-op threads (torch, MKL, oneDNN) in the calling thread, then restore its count.
+
+    tj's results run under limit(1): a GEMM or a convolution splits its sums by thread, so its rounding
+    depends on the thread count; one thread per kernel makes θ_T and J the same bits whatever TJ_THREADS is.
+    torch's count is per thread, but a thread started later inherits the last count set anywhere, so code
+    that wants threads (LAPACK's SVD) asks for them with limit(THREADS) instead of trusting its thread."""
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

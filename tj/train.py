@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import threads
 from .data import Dataset
 from .networks import forward, loss_and_grad
 
@@ -110,7 +111,13 @@ def train(model, spec: TrainSpec, data: Dataset, theta0: torch.Tensor, seed: int
           record=None, basis: torch.Tensor | None = None) -> TrainResult:
     """Train from θ_0; `record(step, θ_t, grad, lr, optimizer, keep, idx)` sees every step after its update.
 
-    With `basis` B (k, P) training is restricted to θ = θ_0 + Bᵀc: the optimizer moves c, starting at 0."""
+    With `basis` B (k, P) training is restricted to θ = θ_0 + Bᵀc: the optimizer moves c, starting at 0.
+    Every kernel runs on one thread, so θ_T has the same bits whatever the thread count (threads.limit)."""
+    with threads.limit(1):
+        return _train(model, spec, data, theta0, seed, record, basis)
+
+
+def _train(model, spec, data, theta0, seed, record, basis) -> TrainResult:
     steps = batch_indices(spec, len(data.y_train), seed)
     lrs = learning_rates(spec, len(steps))
     per_epoch = len(steps) // spec.epochs

@@ -1,0 +1,59 @@
+"""Same bits whatever the thread count, task size, process or worker: θ_0, θ_T and J from separate processes.
+
+Every kernel that computes θ_T or J runs on one thread (tj.threads.limit), with the parallelism across column
+tasks, so TJ_THREADS changes the speed and never the bits. On main before this was built, TJ_THREADS=1 and 2 gave
+θ_T apart by ~1e-7 on this project's CPU: the primal run's GEMMs split their sums by thread."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHORT_CNN = ["--preset", "cnn", "--set", "train.epochs=2"]
+
+
+def cli(tmp_path, name, args, threads):
+    """Run `python -m tj jacobian …` in a fresh process with TJ_THREADS=threads; its saved arrays."""
+    out = tmp_path / f"{name}-{threads}.npz"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    proc = subprocess.run([sys.executable, "-m", "tj", "jacobian", *args, "--out", str(out)], cwd=tmp_path,
+                          env={**env, "TJ_THREADS": str(threads), "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    with np.load(out) as f:
+        return {k: f[k] for k in ("jacobian", "theta0", "theta_final", "singular_values")}
+
+
+def same_bits(runs, keys=("theta0", "theta_final", "jacobian")):
+    first = runs[0]
+    for other in runs[1:]:
+        for k in keys:
+            assert first[k].dtype == other[k].dtype and np.array_equal(first[k], other[k]), k
+
+
+@pytest.mark.parametrize("name,args", [("lecture", ["--preset", "lecture"]), ("cnn", SHORT_CNN)])
+def test_one_two_and_three_threads_give_the_same_bits(tmp_path, name, args):
+    runs = [cli(tmp_path, name, args, t) for t in (1, 2, 3)]
+    same_bits(runs)
+    # LAPACK's SVD splits its work by thread, so σ is promised to rounding only (README: "Same bits")
+    for other in runs[1:]:
+        assert np.allclose(runs[0]["singular_values"], other["singular_values"], rtol=0, atol=1e-5)
+
+
+def test_a_local_cluster_store_equals_the_threaded_processes(tmp_path):
+    store = tmp_path / "J.zarr"
+    runs = [cli(tmp_path, "lecture", ["--preset", "lecture"], t) for t in (1, 2)]
+    runs.append(cli(tmp_path, "store", ["--preset", "lecture", "--store", str(store), "--workers", "2"], 2))
+    same_bits(runs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lecture", "cnn", "paper"])
+def test_the_full_presets_from_one_and_two_threads_and_a_store_are_identical(tmp_path, name):
+    runs = [cli(tmp_path, name, ["--preset", name], t) for t in (1, 2)]
+    store = ["--preset", name, "--store", str(tmp_path / f"{name}.zarr"), "--workers", "2"]
+    runs.append(cli(tmp_path, f"{name}-store", store, 2))
+    same_bits(runs)
