@@ -36,13 +36,8 @@ def experiment_panel():
     shows what the page just computed (a page that changes the experiment reruns the app)."""
     exp = lab.current()
     name = lab.preset_name(exp)
-    widths = " → ".join(map(str, exp.model.sizes))
-    if tj.networks.family(exp.model) == "cnn":
-        convs = ", ".join(f"{c.channels}@{c.kernel}×{c.kernel}" + (f" pool {c.pool}" if c.pool > 1 else "")
-                          for c in exp.model.convs)
-        widths = f"conv {convs} → {widths}"
     st.markdown(f"**Current experiment:** {name}  \n"
-                f"{tj.networks.family(exp.model).upper()} {widths}, {exp.model.activation}  \n"
+                f"{tj.networks.describe(exp.model)}  \n"
                 f"{exp.train.optimizer.upper()} lr {exp.train.lr:g}, {exp.train.epochs} epochs, seed {exp.seed}  \n"
                 f"**P = {exp.model.n_params:,}** parameters  \n"
                 f"**{lab.bulk_rule()}** (set on Spectrum)")

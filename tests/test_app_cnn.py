@@ -57,7 +57,7 @@ def test_build_offers_the_cnn_family_and_trains_it():
     assert metric(at, "parameters P") == "350"
     assert any("Final test loss" in m.value for m in at.markdown)
     ok(at.run())  # the sidebar is drawn before the page: the next run shows the new network
-    assert "CNN conv 2@3×3 pool 2 → 32 → 10" in " ".join(m.value for m in at.sidebar.markdown)
+    assert "CNN conv 2@3×3 pool 2 → 32 features → 10" in " ".join(m.value for m in at.sidebar.markdown)
 
 
 @pytest.mark.parametrize("convs,dense,words", [
@@ -102,7 +102,7 @@ def test_compare_shows_mlp_and_cnn_side_by_side_and_perturb_runs():
     at = app("compare")
     at.button(key="compute_variants").click()
     ok(at.run())
-    mlp = "MLP 64→16→10 (lecture), same digits"
+    mlp = "MLP 64 → 16 → 10, gelu_tanh (lecture preset), same data"
     at.multiselect(key="switches").set_value([mlp])
     at.button(key="compute_switches").click()
     ok(at.run())

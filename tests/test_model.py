@@ -3,8 +3,9 @@ import torch
 from torch.func import grad
 
 from tj import MLPSpec, init_params, layout
-from tj.model import ACTIVATIONS, activation, forward, loss_and_grad
-from tj.reference import ACTIVATION_FNS, loss
+from tj.activations import ACTIVATIONS, VALUE, activation
+from tj.mlp import forward, loss_and_grad
+from tj.reference import loss
 
 
 def test_paper_layout_is_torch_linear_row_major():
@@ -31,7 +32,7 @@ def test_forward_matches_nn_linear():
 def test_activation_derivatives_match_autograd(name):
     z = torch.linspace(-4, 4, 100, dtype=torch.float64)  # no point at ReLU's kink
     phi, d1, d2 = activation(name, z)
-    ref = ACTIVATION_FNS[name]
+    ref = VALUE[name]
     assert torch.allclose(phi, ref(z), atol=1e-13)
     first = torch.func.vmap(torch.func.grad(ref))(z)
     second = torch.func.vmap(torch.func.grad(torch.func.grad(ref)))(z)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+import tj
 from tj import bulk_mask, region_counts, regions, spectrum
 from tj.spectrum import threshold_counts
 
@@ -80,7 +81,7 @@ def test_a_float32_decomposition_that_fails_the_check_falls_back_to_float64(monk
 
 def test_showcase_direction_is_the_bulk_direction_most_on_dead_pixels():
     from tj import MLPSpec
-    from tj.model import layout
+    from tj.mlp import layout
     from tj.spectrum import showcase_direction
 
     spec = MLPSpec(widths=(8,))
@@ -100,3 +101,17 @@ def test_showcase_direction_is_the_bulk_direction_most_on_dead_pixels():
     bulk[5] = False  # not in the bulk: never chosen
     assert showcase_direction(spec, sigma, vh, dead, bulk) != 5 and bulk[showcase_direction(spec, sigma, vh, dead, bulk)]
     assert showcase_direction(spec, sigma, vh, np.array([], dtype=int), bulk) == int(np.flatnonzero(bulk)[8])
+
+
+def test_showcase_direction_scores_only_dense_first_layers():
+    """Regression: on a CNN, θ[0:640] used to be scored as an MLP's W1 although θ[0:40] is conv1."""
+    from tj.spectrum import showcase_direction
+
+    spec = tj.preset("cnn").model
+    p = spec.n_params
+    vh = np.eye(p)
+    bulk = np.zeros(p, bool)
+    bulk[100:300] = True
+    vh[150] = 0
+    vh[150, [j * 64 for j in range(10)]] = 10 ** -0.5  # what the MLP rule would have picked: "dead pixel 0" of 10 units
+    assert showcase_direction(spec, np.ones(p), vh, np.array([0, 32, 39]), bulk) == 200  # the middle bulk index

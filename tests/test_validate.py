@@ -12,7 +12,8 @@ import tj
 from tj import DataSpec, Experiment, MLPSpec, TrainSpec
 from tj.data import INPUTS, LABELS
 from tj.limits import Limits
-from tj.model import ACTIVATIONS, INITS
+from tj.activations import ACTIVATIONS
+from tj.mlp import INITS
 from tj.presets import DTYPES
 from tj.train import OPTIMIZERS, SCHEDULES
 from tj.validate import FIELDS, LOSSES, MAX_SEED, Validation, from_query_params, query_params, validate

@@ -28,10 +28,41 @@ def _progress(start):
     return show
 
 
+def _module_experiment(args):
+    """--module package.file:factory [--module-kwargs JSON] --data D.npz: a user's module and data."""
+    from .module import build, from_module
+    from .train import TrainSpec
+
+    if not getattr(args, "data", None):
+        raise ValueError("--module needs --data FILE.npz holding x_train, y_train, x_test and y_test")
+    try:
+        with np.load(args.data, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"cannot read x_train, y_train, x_test and y_test from {args.data}: {err}") from None
+    try:
+        kwargs = json.loads(args.module_kwargs or "{}")
+    except ValueError:
+        raise ValueError(f"--module-kwargs must be a JSON object, such as '{{\"hidden\": 32}}'; "
+                         f"got {args.module_kwargs!r}") from None
+    seed = args.seed if getattr(args, "seed", None) is not None else 0
+    module = build(args.module, kwargs, seed)
+    return from_module(module, (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"]),
+                       TrainSpec(), seed, getattr(args, "dtype", None) or "float32", args.module, kwargs)
+
+
+def _name(args) -> str:
+    """What the command line was asked for: a module, a config file, a preset or a store."""
+    return (getattr(args, "module", None) or getattr(args, "config", None) or getattr(args, "preset", None)
+            or args.store)
+
+
 def _experiment(args):
     from .presets import Experiment, preset
 
-    if getattr(args, "config", None):
+    if getattr(args, "module", None):
+        exp = _module_experiment(args)
+    elif getattr(args, "config", None):
         try:
             exp = Experiment.from_json(Path(args.config).read_text())
         except OSError as err:
@@ -65,7 +96,7 @@ def _theta0(args, exp):
     except (OSError, ValueError) as err:
         raise ValueError(f"cannot read {args.init_from}: {err}") from None
     if theta0.shape != (exp.model.n_params,):
-        raise ValueError(f"{args.init_from} has shape {theta0.shape}; the {args.preset} network needs "
+        raise ValueError(f"{args.init_from} has shape {theta0.shape}; the {_name(args)} network needs "
                          f"({exp.model.n_params},) in tj's layout (see `python -m tj layout`)")
     return torch.from_numpy(theta0.astype(np.float64)).to(exp.torch_dtype)
 
@@ -90,7 +121,7 @@ def cmd_train(args):
     if not res.ok:
         raise ValueError(f"training diverged (NaN/Inf) at step {res.diverged_at[0]}; lower the learning rate")
     m = res.metrics
-    print(f"preset {args.preset}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
+    print(f"{_name(args)}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
     print(f"test loss {m.test_loss[-1]:.4f}  test accuracy {m.test_acc[-1]:.4f}  "
           f"(train loss {m.train_loss[-1]:.4f}, accuracy {m.train_acc[-1]:.4f})")
     print(f"wall time {wall:.1f} s")
@@ -114,7 +145,7 @@ def cmd_columns(args, exp, theta0, out):
                             columns=_columns(args.columns, exp.model.n_params))
     np.savez(out, columns=np.array(res.columns), block=res.jacobian.numpy(), theta0=res.theta0.numpy(),
              theta_final=res.theta_final.numpy(), config=np.array(exp.to_json()))
-    print(f"preset {args.preset}  P = {exp.model.n_params:,}  columns {res.columns[0]}:{res.columns[1]}  "
+    print(f"{_name(args)}  P = {exp.model.n_params:,}  columns {res.columns[0]}:{res.columns[1]}  "
           f"engine {res.engine}  wall time {res.seconds:.1f} s")
     print(f"saved {out} (block: J[:, START:STOP])")
 
@@ -138,8 +169,7 @@ def _summary(args, exp, res, spec, out, cached, total, what="Jacobian"):
     dist = np.abs(s - 1)
     counts = region_counts(regions(s, threshold=args.tau))
     m = res.train.metrics
-    name = getattr(args, "config", None) or getattr(args, "preset", None) or args.store
-    print(f"preset {name}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
+    print(f"{_name(args)}  P = {exp.model.n_params:,}  dtype {exp.dtype}  seed {exp.seed}")
     print(f"test loss {m.test_loss[-1]:.4f} nats  test accuracy {100 * m.test_acc[-1]:.1f} %")
     print(f"sigma_1 {s[0]:.3f}  sigma_min {s[-1]:.2e}  |sigma-1|<1e-2: {(dist < 1e-2).sum()}  "
           f"|sigma-1|<1e-1: {(dist < 1e-1).sum()}  sigma<0.5: {(s < 0.5).sum()}")
@@ -291,6 +321,11 @@ def main(argv=None) -> int:
     for p in (lay, trn, jac):
         p.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="change one config field, dotted for a part: --set train.epochs=2 (repeatable)")
+        p.add_argument("--module", metavar="PACKAGE.FILE:FACTORY",
+                       help="your own torch.nn.Module, built by this factory (under torch.manual_seed(--seed)) "
+                            "instead of --preset; needs --data")
+        p.add_argument("--module-kwargs", metavar="JSON", help="keyword arguments for the factory, as a JSON object")
+        p.add_argument("--data", metavar="FILE.npz", help="x_train, y_train, x_test, y_test for --module")
     jac.add_argument("--engine", choices=("fast", "general"),
                      help="tangent engine (default: the MLP's fast replay, torch.func's general one otherwise)")
     jac.add_argument("--columns", help="START:STOP: compute only these columns of J and save them (no SVD)")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import live
 from .jacobian import Diverged, basis_rows, propagate, record, replay_width, resolve_engine
 from .jstore import JStore, config_hash, create_or_open, open_store
 from .presets import Experiment
@@ -61,9 +62,11 @@ def _trajectory(experiment: Experiment, engine: str):
     return _RUNS[key], fresh
 
 
-def block_task(path: str, i: int) -> dict:
-    """Compute column block i of the store at `path` and write it there; returns metadata only."""
+def block_task(path: str, i: int, payload: dict | None = None) -> dict:
+    """Compute column block i of the store at `path` and write it there; returns metadata only. `payload`:
+    the objects the config names but cannot hold (a user's module and arrays; tj.live)."""
     _single_threaded()
+    live.install(payload)
     start = time.perf_counter()
     store = open_store(path)
     exp = store.experiment
@@ -121,8 +124,11 @@ def _run(store: JStore, todo, corrupt, already, client, progress, start) -> RunR
 
     n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
     cols_total = sum(c1 - c0 for c0, c1 in map(store.columns, todo))
-    futures = [client.submit(block_task, store.path, i, key=f"tj-block-{i}-{os.urandom(4).hex()}", pure=False)
-               for i in todo]
+    payload = live.export(store.experiment)
+    if payload:
+        [payload] = client.scatter([payload], broadcast=True)
+    futures = [client.submit(block_task, store.path, i, payload, key=f"tj-block-{i}-{os.urandom(4).hex()}",
+                             pure=False) for i in todo]
     done, cols_done, metas = 0, 0, []
     if progress is not None:
         progress(0, len(todo), 0, cols_total)

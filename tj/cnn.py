@@ -1,17 +1,36 @@
-"""A convolutional network on a flat θ: spec, layout, Flax-default init and forward (autograd does the rest)."""
+"""The CNN family on a flat θ: spec, layout, Flax-default init and forward (autograd does the rest)."""
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .model import _VALUE, ACTIVATIONS, N_CLASSES, Block
+from .activations import ACTIVATIONS, VALUE
+from .block import Block, FirstLayer, blocks
+from .data import DATASETS, IMAGE
+from .fields import Field
 
+NAME = "cnn"
+TITLE = "CNN (convolutions, then dense layers)"
+FORM = True
+DATASETS = DATASETS
+N_CLASSES = 10
 PADDINGS = ("SAME", "VALID")
 POOLINGS = ("avg", "max")
 CNN_INITS = ("paper", "torch")  # "paper": what the authors ran, Flax's defaults
+FIELDS = (
+    Field("convs", "model", "conv", "Convolution layers", "convs", form="convolution layers",
+          help="channels × kernel, SAME or VALID padding, pooling window; LeNet-5's are '6x5 same pool2, 16x5 valid pool2'"),
+    Field("dense", "model", "dense", "Dense widths", "widths", form="dense widths before the 10 outputs",
+          help="'none' puts the 10 outputs right after the convolutions"),
+    Field("pooling", "model", "pool", "Pooling", "choice", POOLINGS, form="pooling"),
+    Field("activation", "model", "act", "Activation", "choice", ACTIVATIONS, form="activation", advanced=True),
+    Field("init", "model", "init", "Initialisation", "choice", CNN_INITS, form="initialisation", advanced=True),
+)
 
 
 @dataclass(frozen=True)
@@ -101,11 +120,7 @@ def layout(spec: CNNSpec) -> tuple[Block, ...]:
     s = spec.sizes
     for i in range(len(s) - 1):
         shapes += [(f"dense{i + 1}.W", (s[i + 1], s[i])), (f"dense{i + 1}.b", (s[i + 1],))]
-    blocks, start = [], 0
-    for name, shape in shapes:
-        blocks.append(Block(name, shape, start, start + math.prod(shape)))
-        start += math.prod(shape)
-    return tuple(blocks)
+    return blocks(shapes)
 
 
 def init_params(spec: CNNSpec, seed: int, dtype=torch.float32) -> torch.Tensor:
@@ -113,8 +128,8 @@ def init_params(spec: CNNSpec, seed: int, dtype=torch.float32) -> torch.Tensor:
     validate_spec(spec)
     g = torch.Generator().manual_seed(int(seed))
     parts = []
-    blocks = layout(spec)
-    for w, b in zip(blocks[0::2], blocks[1::2]):
+    parts_of = layout(spec)
+    for w, b in zip(parts_of[0::2], parts_of[1::2]):
         fan_in = math.prod(w.shape[1:])
         if spec.init == "paper":
             kernel = torch.empty(w.shape, dtype=torch.float64)
@@ -131,9 +146,9 @@ def init_params(spec: CNNSpec, seed: int, dtype=torch.float32) -> torch.Tensor:
 
 def _logits(spec: CNNSpec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Logits (B, 10) for one θ (P,) and flat images x (B, C·H·W)."""
-    blocks = layout(spec)
-    p = [part.reshape(b.shape) for part, b in zip(torch.split(theta, [b.stop - b.start for b in blocks]), blocks)]
-    act, pool = _VALUE[spec.activation], (F.avg_pool2d if spec.pooling == "avg" else F.max_pool2d)
+    shapes = layout(spec)
+    p = [part.reshape(b.shape) for part, b in zip(torch.split(theta, [b.stop - b.start for b in shapes]), shapes)]
+    act, pool = VALUE[spec.activation], (F.avg_pool2d if spec.pooling == "avg" else F.max_pool2d)
     a = x.reshape(x.shape[0], *spec.image)
     for i, c in enumerate(spec.convs):
         a = act(F.conv2d(a, p[2 * i], p[2 * i + 1], padding="same" if c.padding == "SAME" else "valid"))
@@ -158,3 +173,82 @@ def forward(spec: CNNSpec, theta: torch.Tensor, x: torch.Tensor, rows: int = 500
     if x.shape[0] <= rows:
         return _logits(spec, theta, x)
     return torch.cat([_logits(spec, theta, x[i:i + rows]) for i in range(0, x.shape[0], rows)])
+
+
+SPEC, DEFAULT = CNNSpec, CNNSpec(activation="gelu_tanh")  # DEFAULT: the class preset's network, the form's start
+
+
+def conv_text(convs) -> str:
+    """Conv layers as the form and the URL write them: '4x3 same pool2, 8x3 valid'."""
+    return ", ".join(f"{c.channels}x{c.kernel} {c.padding.lower()} pool{c.pool}" for c in convs)
+
+
+_CONV = re.compile(r"^(\d{1,4})\s*[x×@]\s*(\d{1,3})(?:\s+(same|valid))?(?:\s+pool\s*(\d{1,2}))?$", re.I)
+
+
+def parse_convs(value):
+    """Conv layers from conv_text's form (or Conv objects); None when it does not read as one."""
+    if isinstance(value, (list, tuple)) and all(isinstance(c, Conv) for c in value):
+        return tuple(value)
+    if not isinstance(value, str) or len(value) > 400:
+        return None
+    out = []
+    for part in [p.strip() for p in value.split(",") if p.strip()]:
+        m = _CONV.match(part)
+        if m is None:
+            return None
+        out.append(Conv(int(m[1]), int(m[2]), (m[3] or "same").upper(), int(m[4] or 1)))
+    return tuple(out)
+
+
+def n_inputs(spec: CNNSpec) -> int:
+    return math.prod(spec.image)
+
+
+def n_activations(spec: CNNSpec) -> int:
+    """The input, every conv stage's pre- and post-activation and pooled maps, the dense head's layers."""
+    total, maps = n_inputs(spec), spec.maps
+    for c, (ch, h, w) in zip(spec.convs, maps[1:]):
+        total += 2 * ch * h * w * c.pool * c.pool + ch * h * w
+    return total + 2 * sum(spec.sizes[1:])
+
+
+def problems(spec: CNNSpec, dataset: str = "digits", limits=None) -> list[str]:
+    """What keeps this CNN from being built and trained: its shapes, and the depth of its dense head."""
+    out = []
+    problem = _problems(spec)
+    if problem:
+        out.append(problem[0].upper() + problem[1:] + ".")
+    if limits is not None and len(spec.dense) > limits.max_depth:
+        out.append(f"At most {limits.max_depth} dense layers are allowed; got {len(spec.dense)}.")
+    return out
+
+
+def from_settings(values: dict, dataset: str = "digits") -> CNNSpec:
+    return CNNSpec(convs=values["convs"], dense=tuple(values["dense"]), image=IMAGE.get(dataset, (1, 8, 8)),
+                   pooling=values["pooling"], activation=values["activation"], init=values["init"])
+
+
+def spec_from_dict(d: dict) -> CNNSpec:
+    return CNNSpec(convs=tuple(Conv(**c) for c in d["convs"]), dense=tuple(d["dense"]), image=tuple(d["image"]),
+                   pooling=d["pooling"], activation=d["activation"], init=d["init"])
+
+
+def describe(spec: CNNSpec) -> str:
+    convs = ", ".join(f"{c.channels}@{c.kernel}×{c.kernel}" + (f" pool {c.pool}" if c.pool > 1 else "")
+                      for c in spec.convs)
+    head = " → ".join(map(str, spec.sizes[1:]))
+    return f"CNN conv {convs} → {spec.sizes[0]} features → {head}, {spec.activation}"
+
+
+def first_layer(spec: CNNSpec) -> FirstLayer:
+    w, b = layout(spec)[:2]
+    return FirstLayer("conv", w, b, tuple(spec.image), spec.convs[0].padding)
+
+
+def variants(exp) -> dict:
+    """Twice the channels, and one more dense layer."""
+    m = exp.model
+    return {"twice the channels": exp.replace(model=dataclasses.replace(
+                m, convs=tuple(dataclasses.replace(c, channels=2 * c.channels) for c in m.convs))),
+            "one more dense layer": exp.replace(model=dataclasses.replace(m, dense=(*m.dense, 16)))}

@@ -1,7 +1,6 @@
 """Comparing bulks: variants of an experiment, principal angles, the random baseline, the parameter-function Jacobian."""
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -9,11 +8,9 @@ import numpy as np
 import torch
 from torch.func import jacrev
 
+from . import networks
 from .data import load
-from .model import unflatten
-from .networks import family, forward
-from .presets import Experiment, preset
-from .reference import ACTIVATION_FNS
+from .presets import PRESETS, Experiment
 
 
 def variants(exp: Experiment, n_seeds: int = 2) -> dict[str, Experiment]:
@@ -28,28 +25,18 @@ def variants(exp: Experiment, n_seeds: int = 2) -> dict[str, Experiment]:
 def switches(exp: Experiment) -> dict[str, Experiment]:
     """Optimizer and architecture variants of an experiment (same seed): does the bulk survive them?
 
-    On the digits the other family comes last: the class CNN for an MLP, the lecture MLP for a CNN."""
+    Last come the other families on the same data, each as its smallest preset's network."""
     common = {
         "momentum 0": exp.replace(**{"train.momentum": 0.0}),
         "Adam (lr 3e-3)": exp.replace(**{"train.optimizer": "adam", "train.lr": 3e-3}),
     }
-    if family(exp.model) == "cnn":
-        m = exp.model
-        other = {"MLP 64→16→10 (lecture), same digits": exp.replace(model=preset("lecture").model)} \
-            if exp.data.dataset == "digits" else {}
-        arch = {
-            "twice the channels": exp.replace(model=dataclasses.replace(
-                m, convs=tuple(dataclasses.replace(c, channels=2 * c.channels) for c in m.convs))),
-            "one more dense layer": exp.replace(model=dataclasses.replace(m, dense=(*m.dense, 16))),
-        }
-    else:
-        width = exp.model.widths[0] if exp.model.widths else 16
-        other = {"CNN 4@3×3 (class preset), same digits": exp.replace(model=preset("cnn").model)}
-        arch = {
-            f"width {2 * width}": exp.replace(**{"model.widths": (2 * width, *exp.model.widths[1:])}),
-            "one more hidden layer": exp.replace(**{"model.widths": (*exp.model.widths, width)}),
-        }
-    return {**common, **arch, "half the training set": exp.replace(**{"data.n_train": exp.data.n_train // 2}), **other}
+    others = {}
+    for name, p in sorted(PRESETS.items(), key=lambda item: item[1].model.n_params):
+        fam = networks.family(p.model)
+        if fam != networks.family(exp.model) and p.data.dataset == exp.data.dataset and fam not in others:
+            others[fam] = (f"{networks.describe(p.model)} ({name} preset), same data", exp.replace(model=p.model))
+    return {**common, **networks.of(exp.model).variants(exp),
+            "half the training set": exp.replace(**{"data.n_train": exp.data.n_train // 2}), **dict(others.values())}
 
 
 def bulk_basis(sigma: np.ndarray, vh: np.ndarray, k: int) -> np.ndarray:
@@ -128,18 +115,7 @@ def default_ks(p: int, n: int = 12) -> list[int]:
 
 
 def _log_softmax_outputs(spec, x: torch.Tensor):
-    if family(spec) == "cnn":
-        return lambda theta: torch.log_softmax(forward(spec, theta, x), dim=1).reshape(-1)
-
-    def f(theta):
-        a = x
-        layers = unflatten(spec, theta)
-        for i, (w, b) in enumerate(layers):
-            a = a @ w.T + b
-            if i < len(layers) - 1:
-                a = ACTIVATION_FNS[spec.activation](a)
-        return torch.log_softmax(a, dim=1).reshape(-1)
-    return f
+    return lambda theta: torch.log_softmax(networks.forward(spec, theta, x), dim=1).reshape(-1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import live
+
 N_TEST = 197
 LABELS = ("true", "shuffled")
 INPUTS = ("digits", "uniform")
@@ -76,6 +78,16 @@ def load(spec: DataSpec = DataSpec(), dtype=torch.float32) -> Dataset:
         x = torch.from_numpy(pixels.astype(np.float64) / 16.0)
         y = torch.from_numpy(labels.astype(np.int64))
         x_train, y_train, x_test, y_test = x[train], y[train], x[test].to(dtype), y[test]
+    elif spec.dataset.startswith("arrays:"):
+        found = live.get(spec.dataset)
+        if found is None:
+            raise ValueError("this experiment's own arrays are not in this process: build it with tj.from_module "
+                             "(or the command line's --data FILE.npz) here first")
+        xtr, ytr, xte, yte = found
+        if not 1 <= spec.n_train <= len(ytr):
+            raise ValueError(f"n_train must be between 1 and {len(ytr)}, got {spec.n_train}")
+        x_train, y_train = torch.from_numpy(xtr[: spec.n_train]), torch.from_numpy(ytr[: spec.n_train])
+        x_test, y_test = torch.from_numpy(xte).to(dtype), torch.from_numpy(yte)
     else:
         raise ValueError(f"unknown dataset {spec.dataset!r}; choose one of {DATASETS}")
     g = torch.Generator().manual_seed(int(spec.variant_seed))
@@ -88,6 +100,27 @@ def load(spec: DataSpec = DataSpec(), dtype=torch.float32) -> Dataset:
     elif spec.inputs != "digits":
         raise ValueError(f"unknown inputs {spec.inputs!r}; choose one of {INPUTS}")
     return Dataset(x_train.to(dtype), y_train, x_test, y_test)
+
+
+def from_arrays(train, test) -> DataSpec:
+    """A DataSpec for your own data: train and test are (X, y) with X (N, …) numbers and y (N,) class indices
+    0…C−1 (tensors or numpy arrays). The arrays are kept in this process under their SHA-256, which names them in
+    the config; X is flattened per example, as tj's networks read it."""
+    parts = []
+    for name, (x, y) in (("train", train), ("test", test)):
+        x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x)
+        y = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+        if x.ndim < 2 or not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
+            raise ValueError(f"the {name} inputs must be finite numbers with one example per row, (N, …); got "
+                             f"shape {x.shape} of {x.dtype}")
+        if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+            raise ValueError(f"the {name} labels must be {len(x)} whole class indices from 0, shape ({len(x)},); "
+                             f"got shape {y.shape} of {y.dtype}")
+        parts += [x.reshape(len(x), -1).astype(np.float64), y.astype(np.int64)]
+    if parts[0].shape[1] != parts[2].shape[1]:
+        raise ValueError(f"train and test examples differ in size: {parts[0].shape[1]} and {parts[2].shape[1]} values")
+    key = live.put("arrays:" + live.digest(*parts)[:32], tuple(parts))
+    return DataSpec(n_train=len(parts[1]), dataset=key)
 
 
 def out_of_distribution(data: Dataset, seed: int = 0) -> dict[str, torch.Tensor]:

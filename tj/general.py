@@ -12,10 +12,14 @@ from dataclasses import dataclass
 import torch
 from torch.func import grad, jvp, vjp, vmap
 
+from typing import TYPE_CHECKING
+
 from .data import Dataset, load
-from .networks import init_params, loss
-from .presets import Experiment
+from .networks import init_params, loss, n_activations
 from .train import TrainResult, train
+
+if TYPE_CHECKING:
+    from .presets import Experiment
 
 
 class Cancelled(Exception):
@@ -72,6 +76,17 @@ def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=No
     result = train(spec, tspec, data, theta0, experiment.seed, record=keep_step)
     on_device = Dataset(dev(data.x_train), dev(data.y_train), data.x_test, data.y_test)
     return Trajectory(experiment, steps, result, on_device)
+
+
+def memory(experiment: Experiment, k: int) -> dict[str, int]:
+    """Bytes of the recorded run and of one replay's tangent buffers for k columns."""
+    spec, tspec = experiment.model, experiment.train
+    n, item, b = spec.n_params, experiment.torch_dtype.itemsize, tspec.batch_size
+    n_steps = tspec.epochs * (experiment.data.n_train // max(b, 1))
+    per_step = n + (3 * n if tspec.optimizer == "adam" else 0) + b  # θ_t, Adam's (g, c1, c2), the batch rows
+    states = 4 if tspec.optimizer == "adam" else 3
+    # vmapped vjp of grad: about 8 activation-sized buffers per tangent and image, the input included
+    return {"trajectory": n_steps * per_step * item, "tangents": k * (states * n + 8 * b * n_activations(spec)) * item}
 
 
 def hessian_tangents(spec, kind: str, mode: str = "vjp"):

@@ -1,53 +1,114 @@
-"""Network families behind one interface: engine, pages and validation ask here, never a family directly."""
+"""Network families behind one protocol, and their registry: engine, pages and validation ask here, never a family.
+
+A family is one module (tj/mlp.py, tj/cnn.py, tj/attention.py, tj/module.py) with:
+
+    NAME, TITLE                      'mlp', …: the spec's `family`; a title for the form's family picker
+    SPEC, DEFAULT                    its frozen, hashable spec class (JSON-able with dataclasses.asdict); the
+                                     spec the form starts from
+    FORM                             True when the app may build it from its FIELDS (the module adapter: False)
+    FIELDS, DATASETS                 its settings as tj.fields.Field rows (attribute names of SPEC); the datasets
+                                     it reads
+    layout(spec)                     the named blocks of the flat θ, in order (tj.block.Block)
+    init_params(spec, seed, dtype)   a seeded θ_0 (P,)
+    forward(spec, theta, x)          logits (…, B, C) for flat inputs x (B, n_inputs) and θ (P,) or a stack (…, P)
+    n_inputs(spec), n_activations(spec)   values one image brings in / creates in a forward pass (memory)
+    problems(spec, dataset, limits)  sentences for what is wrong with it, [] when it can be built and trained
+    from_settings(values, dataset)   a spec from checked form values (validate)
+    describe(spec)                   one line for the sidebar
+    first_layer(spec)                how its first layer reads an image (tj.block.FirstLayer), or None
+    variants(exp)                    architecture variants for Compare: {label: Experiment}
+and optionally a hand-written backward, `loss_and_grad(spec, θ, x, y, kind, keep)`, with the tangent replay that
+uses it, `REPLAY` (a module with record, replay, memory and flops: tj/mlp_replay.py); without them autograd and
+the general torch.func engine (tj/general.py) run.
+"""
 from __future__ import annotations
 
 import torch
 from torch.func import grad_and_value
 
-from . import cnn, model
-from .cnn import CNNSpec
 from .losses import loss_value
 
-FAMILIES = ("mlp", "cnn")
+FAMILIES: dict = {}
+
+
+def register(family) -> None:
+    """Add a family module to the registry (by its NAME)."""
+    FAMILIES[family.NAME] = family
+
+
+def of(spec):
+    """The family module of a spec."""
+    try:
+        return FAMILIES[spec.family]
+    except (AttributeError, KeyError):
+        raise ValueError(f"{type(spec).__name__} is not a network spec of a registered family "
+                         f"({', '.join(FAMILIES)})") from None
 
 
 def family(spec) -> str:
-    """'mlp' or 'cnn'."""
-    return "cnn" if isinstance(spec, CNNSpec) else "mlp"
+    """The family's name: 'mlp', 'cnn', …"""
+    return of(spec).NAME
 
 
-def _module(spec):
-    return cnn if isinstance(spec, CNNSpec) else model
+def buildable() -> tuple[str, ...]:
+    """Families the app's form can build (user modules never run on a hosted app)."""
+    return tuple(name for name, f in FAMILIES.items() if f.FORM)
+
+
+def spec_from_dict(d: dict):
+    """A spec from its JSON form (dataclasses.asdict): the family whose spec has exactly these fields."""
+    import dataclasses
+
+    for f in FAMILIES.values():
+        names = {x.name for x in dataclasses.fields(f.SPEC)}
+        if set(d) == names:
+            return f.spec_from_dict(d)
+    raise ValueError(f"no network family has the settings {sorted(d)}")
 
 
 def layout(spec):
     """The named blocks of the flat θ, in order."""
-    return _module(spec).layout(spec)
+    return of(spec).layout(spec)
 
 
 def init_params(spec, seed: int, dtype=torch.float32) -> torch.Tensor:
     """A seeded θ_0 for the spec."""
-    return _module(spec).init_params(spec, seed, dtype)
+    return of(spec).init_params(spec, seed, dtype)
 
 
 def forward(spec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Logits (…, B, 10) for flat inputs x (B, n_inputs) and θ (P,) or a stack (…, P)."""
-    return _module(spec).forward(spec, theta, x)
+    """Logits (…, B, C) for flat inputs x (B, n_inputs) and θ (P,) or a stack (…, P)."""
+    return of(spec).forward(spec, theta, x)
 
 
 def n_inputs(spec) -> int:
-    """Input pixels per image the network reads."""
-    return spec.sizes[0] if family(spec) == "mlp" else spec.maps[0][0] * spec.maps[0][1] * spec.maps[0][2]
+    """Input values per example the network reads."""
+    return of(spec).n_inputs(spec)
 
 
 def n_activations(spec) -> int:
-    """Values one image creates in a forward pass (input, every layer's pre- and post-activation, pooled maps)."""
-    if family(spec) == "mlp":
-        return spec.sizes[0] + 2 * sum(spec.sizes[1:])
-    total, maps = n_inputs(spec), spec.maps
-    for c, (ch, h, w) in zip(spec.convs, maps[1:]):
-        total += 2 * ch * h * w * c.pool * c.pool + ch * h * w
-    return total + 2 * sum(spec.sizes[1:])
+    """Values one example creates in a forward pass (its memory per image and tangent)."""
+    return of(spec).n_activations(spec)
+
+
+def describe(spec) -> str:
+    """One line for the sidebar."""
+    return of(spec).describe(spec)
+
+
+def first_layer(spec):
+    """How the first layer reads an image (tj.block.FirstLayer), or None when it has no image-shaped weights."""
+    return of(spec).first_layer(spec)
+
+
+def replay(spec):
+    """The family's hand-written tangent replay module, or None (the general torch.func engine runs)."""
+    return getattr(of(spec), "REPLAY", None)
+
+
+def has_fast_replay(spec) -> bool:
+    """Whether the family has a hand-written tangent replay (else the general torch.func engine runs)."""
+    return replay(spec) is not None
 
 
 def loss(spec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kind: str = "cross_entropy") -> torch.Tensor:
@@ -56,13 +117,15 @@ def loss(spec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kind: str 
 
 
 def loss_and_grad(spec, theta, x, y, kind: str = "cross_entropy", keep: dict | None = None):
-    """Mean loss and its gradient (P,): the MLP's hand-written backward, autograd for other families."""
-    if family(spec) == "mlp":
-        return model.loss_and_grad(spec, theta, x, y, kind, keep)
+    """Mean loss and its gradient (P,): a family's hand-written backward when it has one, else autograd."""
+    by_hand = getattr(of(spec), "loss_and_grad", None)
+    if by_hand is not None:
+        return by_hand(spec, theta, x, y, kind, keep)
     g, value = grad_and_value(lambda th: loss(spec, th, x, y, kind))(theta)
     return value.detach(), g.detach()
 
 
-def has_fast_replay(spec) -> bool:
-    """Whether the family has a hand-written tangent replay (else the general torch.func engine runs)."""
-    return family(spec) == "mlp"
+from . import cnn, mlp, module  # noqa: E402  (last: the families import this module)
+
+for _family in (mlp, cnn, module):
+    register(_family)

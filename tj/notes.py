@@ -9,12 +9,14 @@ LINEAR = 1e-2         # |δ·u|/(εσ) within this of 1 reads as "J's linear pre
 
 
 def dead_pixel_share(spec, v: np.ndarray, dead: np.ndarray) -> float | None:
-    """Share of ‖v‖² on first-layer weights of pixels that are 0 in every training image (MLPs; else None)."""
-    from .networks import family, layout
+    """Share of ‖v‖² on first-layer weights of pixels that are 0 in every training image (a dense first layer on
+    the pixels; else None)."""
+    from .networks import first_layer
 
-    if family(spec) != "mlp" or not len(dead):
+    first = first_layer(spec)
+    if first is None or first.kind != "dense" or not len(dead):
         return None
-    w1 = layout(spec)[0]
+    w1 = first.weight
     rows = np.asarray(v, dtype=np.float64)
     return float((rows[w1.start:w1.stop].reshape(w1.shape)[:, dead] ** 2).sum() / max((rows ** 2).sum(), 1e-300))
 

@@ -9,7 +9,8 @@ import torch
 
 from .cnn import CNNSpec, Conv
 from .data import DataSpec
-from .model import MLPSpec
+from .mlp import MLPSpec
+from .networks import spec_from_dict
 from .train import TrainSpec
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -19,7 +20,7 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class Experiment:
     """Everything that determines θ_0, θ_T and J: hashable, so it keys every cache."""
 
-    model: MLPSpec | CNNSpec = field(default_factory=MLPSpec)
+    model: object = field(default_factory=MLPSpec)  # a network family's spec (tj.networks)
     data: DataSpec = field(default_factory=DataSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     seed: int = 0
@@ -52,14 +53,8 @@ class Experiment:
     @staticmethod
     def from_json(text: str) -> "Experiment":
         d = json.loads(text)
-        model = d["model"]
-        if "convs" in model:
-            model = CNNSpec(convs=tuple(Conv(**c) for c in model["convs"]), dense=tuple(model["dense"]),
-                            image=tuple(model["image"]), pooling=model["pooling"],
-                            activation=model["activation"], init=model["init"])
-        else:
-            model = MLPSpec(**{**model, "widths": tuple(model["widths"])})
-        return Experiment(model, DataSpec(**d["data"]), TrainSpec(**d["train"]), int(d["seed"]), d["dtype"])
+        return Experiment(spec_from_dict(d["model"]), DataSpec(**d["data"]), TrainSpec(**d["train"]), int(d["seed"]),
+                          d["dtype"])
 
 
 PRESETS = {

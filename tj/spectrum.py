@@ -126,31 +126,33 @@ def threshold_counts(sigma: np.ndarray, thresholds=(1e-3, 1e-2, 1e-1)) -> dict[f
     return {t: int(np.sum(dist < t)) for t in thresholds}
 
 
-def direction_by_block(spec, v: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """A direction's share of ‖v‖² per parameter block, and its first-layer part as (hidden, 64) images."""
-    from .networks import layout
+def direction_by_block(spec, v: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """A direction's share of ‖v‖² per parameter block, and its first layer's weights in their shape (units or
+    channels first; tj.networks.first_layer), or None when the first layer reads no image."""
+    from .networks import first_layer, layout
 
-    blocks = layout(spec)
+    blocks, first = layout(spec), first_layer(spec)
     v = np.asarray(v, dtype=np.float64)
     total = float(v @ v) or 1.0
     shares = np.array([float(v[b.start:b.stop] @ v[b.start:b.stop]) / total for b in blocks])
-    w1 = blocks[0]
-    return [b.name for b in blocks], shares, v[w1.start:w1.stop].reshape(w1.shape)
+    images = None if first is None else v[first.weight.start:first.weight.stop].reshape(first.weight.shape)
+    return [b.name for b in blocks], shares, images
 
 
 def showcase_direction(spec, sigma: np.ndarray, vh: np.ndarray, dead: np.ndarray, bulk: np.ndarray) -> int:
     """The bulk index to show first: among bulk directions whose first-layer part is spread over at least a
     quarter of the hidden units (one image per unit shows a pattern, not a lone pixel), the one that puts the
     largest share of its norm on pixels that are zero in every training image; the middle bulk index if there
-    are no such pixels or no first-layer image block."""
-    from .model import layout
+    are no such pixels or the first layer is not dense weights on the pixels (tj.networks.first_layer)."""
+    from .networks import first_layer
 
     candidates = np.flatnonzero(bulk)
     if not len(candidates):
         return 0
-    w1 = layout(spec)[0]
-    if not len(dead) or len(w1.shape) != 2 or w1.shape[1] <= int(np.max(dead)):
+    first = first_layer(spec)
+    if not len(dead) or first is None or first.kind != "dense":
         return int(candidates[len(candidates) // 2])
+    w1 = first.weight
     share, spread = np.empty(len(candidates)), np.empty(len(candidates), dtype=bool)
     for c in range(0, len(candidates), 256):  # a slice at a time: the page may run for many sessions at once
         part = slice(c, c + 256)

@@ -16,11 +16,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .cnn import POOLINGS, CNNSpec, Conv
-from .cnn import _problems as cnn_problems
-from .data import DATASETS, IMAGE, INPUTS, LABELS, DataSpec
+from . import networks
+from .cnn import conv_text, parse_convs
+from .data import DATASETS, INPUTS, LABELS, DataSpec
+from .fields import Field
 from .limits import Limits
-from .model import ACTIVATIONS, INITS, MLPSpec
+from .losses import LOSSES
 from .presets import DTYPES, PRESETS, Experiment
 from .train import OPTIMIZERS, SCHEDULES, TrainSpec
 
@@ -29,10 +30,8 @@ __all__ = ["Validation", "validate", "query_params", "from_query_params", "FIELD
 
 N_TRAIN_MAX = 1600       # 1,797 digits less the 197 test images
 N_TRAIN_MAX_MNIST = 60_000
-FAMILIES = ("mlp", "cnn")
 MAX_LR = 10.0
 MAX_SEED = 2**31 - 1
-LOSSES = ("cross_entropy", "mse")
 DEFAULT_BASE = "lecture"  # the preset whose values fill settings a form or a URL leaves out
 _MAX_LISTED = 1000       # longer width lists are refused without reading them
 _SANE_WIDTH = 10**7      # above this no memory figure is worth printing
@@ -56,22 +55,7 @@ class Validation:
         return " ".join(self.errors)
 
 
-@dataclass(frozen=True)
-class Field:
-    """One setting: where it lives in an Experiment, its URL key, and how it reads in a sentence."""
-
-    name: str          # the form / dict key, also the attribute name
-    group: str         # "model", "data", "train", or "" for Experiment itself
-    short: str         # URL query key
-    label: str         # sentence subject
-    kind: str          # widths, choice, int, float, bool
-    choices: tuple = ()
-
-
-FIELDS = (
-    Field("widths", "model", "w", "Hidden widths", "widths"),
-    Field("activation", "model", "act", "Activation", "choice", ACTIVATIONS),
-    Field("init", "model", "init", "Initialisation", "choice", INITS),
+GENERAL_FIELDS = (
     Field("labels", "data", "labels", "Labels", "choice", LABELS),
     Field("inputs", "data", "inputs", "Inputs", "choice", INPUTS),
     Field("n_train", "data", "n", "The number of training images", "int"),
@@ -91,19 +75,20 @@ FIELDS = (
     Field("seed", "", "seed", "Seed", "int"),
     Field("dtype", "", "dtype", "Data type", "choice", tuple(DTYPES)),
 )
-# The network family and the CNN's own settings: in a URL only when they differ from an MLP on the digits.
-CNN_FIELDS = (
-    Field("family", "model", "fam", "Network family", "choice", FAMILIES),
-    Field("convs", "model", "conv", "Convolution layers", "convs"),
-    Field("dense", "model", "dense", "Dense widths", "widths"),
-    Field("pooling", "model", "pool", "Pooling", "choice", POOLINGS),
-    Field("dataset", "data", "ds", "Dataset", "choice", DATASETS),
-)
-_ALL_FIELDS = FIELDS + CNN_FIELDS
-_DEFAULTS = {"widths": MLPSpec().widths, "family": "mlp", "convs": CNNSpec().convs, "dense": CNNSpec().dense,
-             "pooling": CNNSpec().pooling, "dataset": "digits"}
+DEFAULT_FAMILY = networks.family(PRESETS[DEFAULT_BASE].model)
+# The default family's settings and the general ones; a link of the default family on the digits names no more.
+FIELDS = networks.FAMILIES[DEFAULT_FAMILY].FIELDS + GENERAL_FIELDS
+FAMILY = Field("family", "model", "fam", "Network family", "choice", networks.buildable())
+DATASET = Field("dataset", "data", "ds", "Dataset", "choice", DATASETS)
+_OWN = {name: tuple(f.FIELDS) for name, f in networks.FAMILIES.items() if f.FORM}  # each family's own settings
+_EXTRA = tuple({f.name: f for fields in _OWN.values() for f in fields if f.name not in {g.name for g in FIELDS}}.values())
+_ALL_FIELDS = FIELDS + (FAMILY, *_EXTRA, DATASET)
+_DEFAULTS = {"family": DEFAULT_FAMILY, "dataset": "digits"}
+for _name in reversed(list(_OWN)):  # a setting the model has not: its first family's default
+    _DEFAULTS.update({f.name: getattr(networks.FAMILIES[_name].DEFAULT, f.name) for f in _OWN[_name]})
 _BY_NAME = {f.name: f for f in _ALL_FIELDS}
-_GROUPS = {"model": ((MLPSpec, CNNSpec), "network"), "data": (DataSpec, "data"), "train": (TrainSpec, "training")}
+_GROUPS = {"model": (tuple(f.SPEC for f in networks.FAMILIES.values()), "network"), "data": (DataSpec, "data"),
+           "train": (TrainSpec, "training")}
 _ALIASES: dict[str, str] = {}
 for _f in _ALL_FIELDS:
     for _key in (_f.name, _f.short, f"{_f.group}.{_f.name}" if _f.group else _f.name):
@@ -166,13 +151,15 @@ def _validate(raw, limits: Limits, base, seconds) -> Validation:
             errors.append(result.text)
         else:
             parsed[f.name] = result
-    errors += _family_checks(parsed, limits)
-    widths_seen = values.get("widths", _MISSING)
-    size = _widths_for_size(widths_seen) if parsed.get("family", "mlp") == "mlp" else _cnn_for_size(parsed)
-    errors += _cross_checks(parsed, size, limits, seconds)
+    family = networks.FAMILIES[parsed.get("family", DEFAULT_FAMILY)]
+    dataset = parsed.get("dataset", "digits")
+    spec, problems = _family_spec(family, parsed, dataset, limits)
+    errors += problems
+    errors += _cross_checks(parsed, spec if spec is not None else _size_spec(family, values, parsed, dataset),
+                            limits, seconds)
     if errors:
         return Validation(None, tuple(errors))
-    return Validation(_build(template, parsed), ())
+    return Validation(_build(template, parsed, spec), ())
 
 
 def _values_of(exp: Experiment, errors: list[str], who: str) -> dict:
@@ -213,8 +200,8 @@ def _check(f: Field, value, limits: Limits, n_train_max: int = N_TRAIN_MAX):
     if f.kind == "convs":
         return _check_convs(value, limits)
     if f.kind == "int":
-        lo, hi = {"n_train": (1, n_train_max), "epochs": (1, limits.max_epochs),
-                  "batch_size": (1, None), "seed": (0, MAX_SEED), "variant_seed": (0, MAX_SEED)}[f.name]
+        lo, hi = {"n_train": (1, n_train_max), "epochs": (1, limits.max_epochs), "batch_size": (1, None),
+                  "seed": (0, MAX_SEED), "variant_seed": (0, MAX_SEED)}.get(f.name, f.bounds)
         n = _as_int(value)
         if n is None or n < lo or (hi is not None and n > hi):
             span = f"of at least {lo:,}" if hi is None else f"from {lo:,} to {hi:,}"
@@ -260,26 +247,8 @@ def _check_widths(value, limits: Limits, label: str = "Hidden widths"):
     return widths
 
 
-_CONV = re.compile(r"^(\d{1,4})\s*[x×@]\s*(\d{1,3})(?:\s+(same|valid))?(?:\s+pool\s*(\d{1,2}))?$", re.I)
-
-
-def _as_convs(value):
-    """Conv layers from '4x3 same pool2, 8x3 valid' (channels × kernel, padding, pooling) or Conv objects."""
-    if isinstance(value, (list, tuple)) and all(isinstance(c, Conv) for c in value):
-        return tuple(value)
-    if not isinstance(value, str) or len(value) > 400:
-        return None
-    out = []
-    for part in [p.strip() for p in value.split(",") if p.strip()]:
-        m = _CONV.match(part)
-        if m is None:
-            return None
-        out.append(Conv(int(m[1]), int(m[2]), (m[3] or "same").upper(), int(m[4] or 1)))
-    return tuple(out)
-
-
 def _check_convs(value, limits: Limits):
-    convs = _as_convs(value)
+    convs = parse_convs(value)
     if convs is None:
         return _Error("Convolution layers must read like '4x3 same pool2, 8x3 valid' (channels × kernel, SAME or "
                       f"VALID padding, optional pooling); got {_show(value)}.")
@@ -291,33 +260,32 @@ def _check_convs(value, limits: Limits):
     return convs
 
 
-def _family_checks(p: dict, limits: Limits) -> list[str]:
-    """What depends on the family: the data an MLP reads, a CNN's shapes, the training-set size per dataset."""
-    errors = []
-    dataset = p.get("dataset", "digits")
-    if p.get("family") == "mlp" and dataset != "digits":
-        errors.append("The MLP reads the 8×8 digits; choose the digits dataset, or a CNN for MNIST.")
-    if p.get("family") == "cnn" and "convs" in p:
-        problem = cnn_problems(_cnn_spec(p))
-        if problem:
-            errors.append(problem[0].upper() + problem[1:] + ".")
-    if p.get("family") == "cnn" and "dense" in p and len(p["dense"]) > limits.max_depth:
-        errors.append(f"At most {limits.max_depth} dense layers are allowed; got {len(p['dense'])}.")
-    return errors
+def _family_spec(family, p: dict, dataset: str, limits: Limits):
+    """The family's spec from the checked settings and what is wrong with it; (None, []) while a setting failed."""
+    if any(f.name not in p for f in family.FIELDS):
+        return None, []
+    try:
+        spec = family.from_settings(p, dataset)
+    except Exception:
+        return None, [_FALLBACK]
+    problems = family.problems(spec, dataset, limits)
+    return (None if problems else spec), problems
 
 
-def _cnn_spec(p: dict) -> CNNSpec:
-    return CNNSpec(convs=p.get("convs", CNNSpec().convs), dense=p.get("dense", ()),
-                   image=IMAGE.get(p.get("dataset", "digits"), (1, 8, 8)), pooling=p.get("pooling", "avg"),
-                   activation=p.get("activation", "relu"), init=p.get("init", "paper"))
-
-
-def _cnn_for_size(p: dict):
-    """A CNN spec usable for the memory figure, or None when its settings did not pass."""
-    if "convs" not in p or "dense" not in p:
+def _size_spec(family, values: dict, p: dict, dataset: str):
+    """A spec for the memory figure when a setting failed only a server limit (a width over the limit, say);
+    None otherwise or when even that is absurd."""
+    sane = dict(p)
+    for f in family.FIELDS:
+        if f.name not in sane and f.kind == "widths":
+            sane[f.name] = _widths_for_size(values.get(f.name, _MISSING))
+    if any(sane.get(f.name) is None for f in family.FIELDS):
         return None
-    spec = _cnn_spec(p)
-    return spec if cnn_problems(spec) is None else None
+    try:
+        spec = family.from_settings(sane, dataset)
+        return spec if not family.problems(spec, dataset, None) else None
+    except Exception:
+        return None
 
 
 def _widths_for_size(value):
@@ -331,32 +299,30 @@ def _widths_for_size(value):
     return widths
 
 
-def _cross_checks(p: dict, widths, limits: Limits, seconds) -> list[str]:
+def _cross_checks(p: dict, spec, limits: Limits, seconds) -> list[str]:
     """Checks across fields, on the fields that passed their own checks."""
     errors = []
     bs, n, epochs = p.get("batch_size"), p.get("n_train"), p.get("epochs")
     batches_ok = bs is not None and n is not None and bs <= n
     if bs is not None and n is not None and bs > n:
-        errors.append(f"Batch size {bs} is larger than the {n:,} training images.")
+        errors.append(f"Batch size {_show(bs)} is larger than the {n:,} training images.")
     steps = epochs * (n // bs) if batches_ok and epochs is not None else None
     if steps is not None and steps > limits.max_steps:
         errors.append(f"That is {steps:,} training steps ({epochs:,} epochs × {n // bs:,} batches); this server "
                       f"allows {limits.max_steps:,} — use fewer epochs or a larger batch size.")
-    if widths is not None and "dtype" in p and "n_train" in p:
-        errors += _size_checks(widths, p, steps if steps is not None and steps <= limits.max_steps else None,
-                               limits)
+    if spec is not None and "dtype" in p and "n_train" in p:
+        errors += _size_checks(spec, p, steps if steps is not None and steps <= limits.max_steps else None, limits)
     if seconds is not None:
         errors += _time_check(seconds, limits)
     return errors
 
 
-def _size_checks(widths, p: dict, steps, limits: Limits) -> list[str]:
+def _size_checks(spec, p: dict, steps, limits: Limits) -> list[str]:
     from .jacobian import memory_estimate  # imported here: other modules import this one cheaply
 
-    spec = widths if isinstance(widths, CNNSpec) else MLPSpec(tuple(widths))
     n_params = spec.n_params
     cluster = (" The command line can still compute it, in column blocks on a cluster "
-               "(python -m tj jacobian --store J.zarr).") if isinstance(spec, CNNSpec) else ""
+               "(python -m tj jacobian --store J.zarr).")
     if steps is not None and "optimizer" in p:  # the whole run is known
         probe = Experiment(spec, DataSpec(n_train=p["n_train"], dataset=p.get("dataset", "digits")),
                            TrainSpec(optimizer=p["optimizer"], epochs=p["epochs"], batch_size=p["batch_size"]),
@@ -378,7 +344,7 @@ def _size_checks(widths, p: dict, steps, limits: Limits) -> list[str]:
                 f"allows {_bytes(allowed)} — use fewer epochs or a larger batch size."]
     if n_params > limits.max_params:
         return [f"P = {n_params:,} parameters is more than this server's limit of {limits.max_params:,} — "
-                f"make the network narrower.{cluster}"]
+                f"make the network narrower."]
     return []
 
 
@@ -396,30 +362,32 @@ def _time_check(seconds, limits: Limits) -> list[str]:
     return []
 
 
-def _build(template: Experiment, p: dict) -> Experiment:
+def _build(template: Experiment, p: dict, spec) -> Experiment:
     """The checked values in the template's classes (keeping any fields this module does not know)."""
-    groups = {}
+    groups = {"model": spec}
     for group, (cls, _) in _GROUPS.items():
         if group == "model":
             continue
         sub = {f.name: p[f.name] for f in _ALL_FIELDS if f.group == group}
         current = getattr(template, group, None)
         groups[group] = dataclasses.replace(current, **sub) if isinstance(current, cls) else cls(**sub)
-    if p["family"] == "cnn":
-        groups["model"] = _cnn_spec(p)
-    else:
-        current = template.model if isinstance(template.model, MLPSpec) else MLPSpec()
-        groups["model"] = dataclasses.replace(current, widths=p["widths"], activation=p["activation"], init=p["init"])
     return dataclasses.replace(template, **groups, seed=p["seed"], dtype=p["dtype"])
 
 
 # ------------------------------------------------------------------------------------------- URL params
 
+def as_text(f: Field, value) -> str:
+    """A widths or convs setting as a form shows it: '32, 16', 'none', '4x3 same pool2'."""
+    if f.kind == "convs":
+        return conv_text(value)
+    return ", ".join(str(int(w)) for w in value) or "none"
+
+
 def _encode(f: Field, value) -> str:
     if f.kind == "widths":
         return ",".join(str(int(w)) for w in value) or "none"
     if f.kind == "convs":
-        return ",".join(f"{c.channels}x{c.kernel} {c.padding.lower()} pool{c.pool}" for c in value)
+        return conv_text(value).replace(", ", ",")
     if f.kind == "float":
         return repr(float(value))
     if f.kind == "int":
@@ -430,13 +398,19 @@ def _encode(f: Field, value) -> str:
 
 
 def _encoded(exp: Experiment) -> dict[str, str]:
+    """Every setting of the experiment's family and the general ones; the family and the dataset only when they
+    are not the default's, so a link of the default family on the digits stays as it was before other families."""
+    family = networks.family(exp.model)
+    own = {f.name for f in networks.FAMILIES[family].FIELDS}
     out = {}
-    cnn = isinstance(exp.model, CNNSpec)
     for f in _ALL_FIELDS:
         owner = getattr(exp, f.group) if f.group else exp
-        if f in CNN_FIELDS and not cnn and not (f.name == "dataset" and exp.data.dataset != "digits"):
-            continue  # an MLP's link stays as it was before CNNs existed
-        out[f.short] = _encode(f, getattr(owner, f.name, _DEFAULTS.get(f.name)))
+        if f in _EXTRA and f.name not in own:
+            continue
+        if f in (FAMILY, DATASET) and family == DEFAULT_FAMILY and exp.data.dataset == "digits":
+            continue
+        value = family if f is FAMILY else getattr(owner, f.name, _DEFAULTS.get(f.name))
+        out[f.short] = _encode(f, value)
     return out
 
 
@@ -450,7 +424,7 @@ def query_params(exp: Experiment, compact: bool = False) -> dict[str, str]:
         return full
     best, best_diff = None, None
     for name, p in PRESETS.items():
-        if type(p.model) is not type(exp.model):
+        if networks.family(p.model) != networks.family(exp.model):
             continue
         ref = _encoded(p)
         diff = {k: v for k, v in full.items() if ref[k] != v}

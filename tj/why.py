@@ -29,8 +29,8 @@ import torch
 
 from .data import dead_pixels, load
 from .jacobian import training_jacobian
-from .model import N_CLASSES, N_INPUTS, MLPSpec
-from .networks import family, init_params, layout
+from .block import FirstLayer
+from .networks import first_layer, init_params, layout
 from .presets import Experiment
 from .train import Metrics, batch_indices, learning_rates, train
 
@@ -57,36 +57,49 @@ def trained_inputs(experiment: Experiment) -> torch.Tensor:
     return data.x_train[used]
 
 
-def _input_null_space(x: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """Orthonormal rows (n, c) (k, 65) on the live pixels and the bias with X n + c·1 = 0 to rounding."""
-    cols = np.concatenate([live, [N_INPUTS]])
-    xa = np.hstack([x, np.ones((len(x), 1))])[:, cols]
-    _, s, vh = np.linalg.svd(xa, full_matrices=True)
-    tol = s[0] * max(xa.shape) * np.finfo(np.float64).eps
-    rank = int(np.sum(s > tol))
-    out = np.zeros((xa.shape[1] - rank, N_INPUTS + 1))
-    out[:, cols] = vh[rank:]
-    return out
+def _null_rows(a: np.ndarray) -> np.ndarray:
+    """Orthonormal rows n with [a, 1]·n = 0 to rounding (k, columns + 1)."""
+    aa = np.hstack([a, np.ones((len(a), 1))])
+    _, s, vh = np.linalg.svd(aa, full_matrices=aa.shape[0] < aa.shape[1])
+    rank = int(np.sum(s > s[0] * max(aa.shape) * np.finfo(np.float64).eps)) if len(s) else 0
+    return vh[rank:]
 
 
-def patch_matrix(spec, x_train: torch.Tensor) -> np.ndarray:
-    """Every patch the first convolution sees on x (rows), in conv1.W's (C_in, k, k) order, float64."""
-    conv = spec.convs[0]
-    x = torch.as_tensor(x_train).detach().cpu().double().reshape(-1, *spec.image)
-    pad = conv.kernel // 2 if conv.padding == "SAME" else 0
-    cols = torch.nn.functional.unfold(x, conv.kernel, padding=pad)  # (N, C·k·k, L)
+def patch_matrix(first: FirstLayer, x_train: torch.Tensor) -> np.ndarray:
+    """Every patch a first convolution sees on x (rows), in its kernel's (C_in, k, k) order, float64."""
+    k = first.weight.shape[-1]
+    x = torch.as_tensor(x_train).detach().cpu().double().reshape(-1, *first.image)
+    cols = torch.nn.functional.unfold(x, k, padding=k // 2 if first.padding == "SAME" else 0)  # (N, C·k·k, L)
     return cols.transpose(1, 2).reshape(-1, cols.shape[1]).numpy()
 
 
-def _softmax_rows(blocks, sizes, n_params: int) -> list[np.ndarray]:
-    """b_L along (1,…,1) and each last-layer weight column W_L[:, q] along (1,…,1)."""
-    wl, bl, n_in = blocks[-2], blocks[-1], sizes[-2]
+def _per_unit(first: FirstLayer, n_params: int, weights: np.ndarray, bias: np.ndarray | None) -> list[np.ndarray]:
+    """One direction per first-layer unit: its weights along `weights`, its bias along `bias`."""
+    w, b = first.weight, first.bias
+    units, width = w.shape[0], (w.stop - w.start) // w.shape[0]
+    rows = []
+    for j in range(units):
+        v = np.zeros(n_params)
+        v[w.start + j * width: w.start + (j + 1) * width] = weights
+        if bias is not None:
+            v[b.start + j] = bias
+        rows.append(v)
+    return rows
+
+
+def softmax_rows(blocks, n_params: int) -> list[np.ndarray]:
+    """For a dense output layer (W_L (C, n), b_L (C,) last in θ): b_L along (1,…,1) and each column W_L[:, q]
+    along (1,…,1); [] when the last two blocks are not such a layer."""
+    wl, bl = blocks[-2], blocks[-1]
+    if len(wl.shape) != 2 or bl.shape != (wl.shape[0],):
+        return []
+    c, n_in = wl.shape
     v = np.zeros(n_params)
-    v[bl.start:bl.stop] = N_CLASSES ** -0.5
+    v[bl.start:bl.stop] = c ** -0.5
     rows = [v]
     for q in range(n_in):
         v = np.zeros(n_params)
-        v[wl.start + q: wl.stop: n_in] = N_CLASSES ** -0.5
+        v[wl.start + q: wl.stop: n_in] = c ** -0.5
         rows.append(v)
     return rows
 
@@ -102,61 +115,36 @@ def _orthonormal(rows: list, n_params: int) -> np.ndarray:
     return a
 
 
-def _untouched_cnn(spec, x_train, loss: str, optimizer: str) -> Untouched:
-    """A CNN's untouched subspace: the null space of [patches, 1] per first-layer channel, and the softmax shift."""
-    blocks, n_params = layout(spec), spec.n_params
-    w1, b1 = blocks[0], blocks[1]
-    n_out, width = w1.shape[0], (w1.stop - w1.start) // w1.shape[0]
-    rows = []
-    if optimizer == "sgd":
-        patches = patch_matrix(spec, x_train)
-        pa = np.hstack([patches, np.ones((len(patches), 1))])
-        _, s, vh = np.linalg.svd(pa, full_matrices=pa.shape[0] < pa.shape[1])
-        rank = int(np.sum(s > s[0] * max(pa.shape) * np.finfo(np.float64).eps))
-        for n in vh[rank:]:
-            for j in range(n_out):
-                v = np.zeros(n_params)
-                v[w1.start + j * width: w1.start + (j + 1) * width] = n[:width]
-                v[b1.start + j] = n[width]
-                rows.append(v)
-    n_null = len(rows)
-    n_softmax = 0
-    if loss == "cross_entropy" and optimizer == "sgd":
-        rows += _softmax_rows(blocks, spec.sizes, n_params)
-        n_softmax = 1 + spec.sizes[-2]
-    basis = _orthonormal(rows, n_params)
-    return Untouched((), 0, n_null, n_softmax, len(basis), basis)
-
-
 def untouched_directions(spec, x_train: torch.Tensor, *, loss: str = "cross_entropy",
                          optimizer: str = "sgd") -> Untouched:
-    """The subspace training cannot move (J v = v, vᵀJ = vᵀ), predicted from the training inputs alone."""
-    if family(spec) == "cnn":
-        return _untouched_cnn(spec, x_train, loss, optimizer)
+    """The subspace training cannot move (J v = v, vᵀJ = vᵀ), predicted from the training inputs alone.
+
+    What the first layer sees decides the first part (tj.networks.first_layer): dense weights on the pixels
+    give dead-pixel and input-null-space directions, a convolution the null space of its patches, any other
+    first layer none. The softmax shift needs a dense output layer, cross-entropy and SGD."""
+    blocks, n_params = layout(spec), spec.n_params
+    first = first_layer(spec)
     x = torch.as_tensor(x_train).detach().cpu().double().numpy()
-    blocks, sizes, n_params = layout(spec), spec.sizes, spec.n_params
-    w1, b1, n1 = blocks[0], blocks[1], sizes[1]
-    dead = dead_pixels(torch.from_numpy(x)).tolist()
-    live = np.setdiff1d(np.arange(N_INPUTS), dead)
-    null = _input_null_space(x, live) if optimizer == "sgd" else np.zeros((0, N_INPUTS + 1))
-    rows = []
-    for p in dead:                                  # W1[:, p]: one direction per first-layer unit
-        for j in range(n1):
-            v = np.zeros(n_params)
-            v[w1.start + j * N_INPUTS + p] = 1.0
-            rows.append(v)
-    for n in null:                                  # (W1[j, :], b1[j]) along (n, c): X n + c·1 = 0
-        for j in range(n1):
-            v = np.zeros(n_params)
-            v[w1.start + j * N_INPUTS: w1.start + (j + 1) * N_INPUTS] = n[:N_INPUTS]
-            v[b1.start + j] = n[N_INPUTS]
-            rows.append(v)
-    n_softmax = 0
-    if loss == "cross_entropy" and optimizer == "sgd":
-        rows += _softmax_rows(blocks, sizes, n_params)
-        n_softmax = 1 + sizes[-2]
-    basis = _orthonormal(rows, n_params)
-    return Untouched(tuple(int(p) for p in dead), n1 * len(dead), n1 * len(null), n_softmax, len(basis), basis)
+    rows, dead, n_dead = [], [], 0
+    if first is not None and first.kind == "dense":
+        n_in = first.weight.shape[1]
+        dead = dead_pixels(torch.from_numpy(x)).tolist()
+        for p in dead:                               # W1[:, p]: one direction per first-layer unit
+            rows += _per_unit(first, n_params, np.eye(n_in)[p], None)
+        n_dead = len(rows)
+        if optimizer == "sgd":                       # (W1[j, :], b1[j]) along (n, c) with X n + c·1 = 0
+            live = np.setdiff1d(np.arange(n_in), dead)
+            for n in _null_rows(x[:, live]):
+                weights = np.zeros(n_in)
+                weights[live] = n[:-1]
+                rows += _per_unit(first, n_params, weights, n[-1])
+    elif first is not None and first.kind == "conv" and optimizer == "sgd":
+        for n in _null_rows(patch_matrix(first, torch.from_numpy(x))):
+            rows += _per_unit(first, n_params, n[:-1], n[-1])
+    n_null = len(rows) - n_dead
+    shift = softmax_rows(blocks, n_params) if loss == "cross_entropy" and optimizer == "sgd" else []
+    basis = _orthonormal(rows + shift, n_params)
+    return Untouched(tuple(int(p) for p in dead), n_dead, n_null, len(shift), len(basis), basis)
 
 
 def untouched_for(experiment: Experiment) -> Untouched:

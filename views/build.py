@@ -4,12 +4,9 @@ import streamlit as st
 import lab
 import tj
 from tj import charts
-from tj.cnn import POOLINGS
-from tj.data import DATASETS
-from tj.model import ACTIVATIONS, INITS
-from tj.networks import family
+from tj import networks
 from tj.train import OPTIMIZERS, SCHEDULES
-from tj.validate import validate
+from tj.validate import as_text, validate
 
 st.title("Build a network")
 exp = lab.current()
@@ -26,31 +23,30 @@ st.altair_chart(charts.digits_chart(data.x_train[:20].numpy(), [f"#{i}: label {i
 
 st.subheader("The network and its training")
 advanced = not lab.classroom()
-fam = st.radio("network family", ("mlp", "cnn"), index=("mlp", "cnn").index(family(exp.model)), horizontal=True,
-               format_func={"mlp": "MLP (dense layers)", "cnn": "CNN (convolutions, then dense layers)"}.get,
-               key="family_picker")
+families = networks.buildable()
+fam = st.radio("network family", families, index=families.index(networks.family(exp.model)), horizontal=True,
+               format_func=lambda name: networks.FAMILIES[name].TITLE, key="family_picker")
+family = networks.FAMILIES[fam]
 with st.form("config"):
     a, b, c = st.columns(3)
     raw = {"family": fam}
-    if fam == "mlp":
-        widths = exp.model.widths if family(exp.model) == "mlp" else (64,)
-        raw["widths"] = a.text_input("hidden widths (comma-separated)", ", ".join(map(str, widths)),
-                                     help="64 is the paper's; '32, 16' makes two hidden layers")
-        raw["dataset"] = "digits"
-    else:
-        model = exp.model if family(exp.model) == "cnn" else tj.preset("cnn").model
-        convs = ", ".join(f"{v.channels}x{v.kernel} {v.padding.lower()} pool{v.pool}" for v in model.convs)
-        raw["convs"] = a.text_input("convolution layers", convs,
-                                    help="channels × kernel, SAME or VALID padding, pooling window; "
-                                         "LeNet-5's are '6x5 same pool2, 16x5 valid pool2'")
-        raw["dense"] = a.text_input("dense widths before the 10 outputs", ", ".join(map(str, model.dense)) or "none",
-                                    help="'none' puts the 10 outputs right after the convolutions")
-        raw["pooling"] = a.selectbox("pooling", POOLINGS, index=POOLINGS.index(model.pooling))
-        raw["dataset"] = a.selectbox("dataset", DATASETS, index=DATASETS.index(exp.data.dataset),
+    start = exp.model if networks.family(exp.model) == fam else family.DEFAULT  # the form's values
+    for f in family.FIELDS:
+        if f.advanced and not advanced:
+            continue
+        value = getattr(start, f.name)
+        if f.kind == "choice":
+            raw[f.name] = a.selectbox(f.form, f.choices, index=f.choices.index(value), help=f.help or None)
+        elif f.kind == "int":
+            raw[f.name] = a.number_input(f.form, value=int(value), min_value=0, step=1, help=f.help or None)
+        else:  # widths and convs are typed as text
+            raw[f.name] = a.text_input(f.form, as_text(f, value), help=f.help or None)
+    if len(family.DATASETS) > 1:
+        raw["dataset"] = a.selectbox("dataset", family.DATASETS, index=family.DATASETS.index(exp.data.dataset),
                                      format_func={"digits": "8×8 digits", "mnist": "MNIST 28×28"}.get)
+    else:
+        raw["dataset"] = family.DATASETS[0]
     if advanced:
-        raw["activation"] = a.selectbox("activation", ACTIVATIONS, index=ACTIVATIONS.index(exp.model.activation))
-        raw["init"] = a.selectbox("initialisation", INITS, index=INITS.index(exp.model.init))
         raw["optimizer"] = b.selectbox("optimizer", OPTIMIZERS, index=OPTIMIZERS.index(exp.train.optimizer),
                                        format_func={"sgd": "SGD + momentum", "adam": "Adam"}.get)
     raw["lr"] = b.number_input("learning rate", value=float(exp.train.lr), min_value=0.0, format="%g")

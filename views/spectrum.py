@@ -76,20 +76,29 @@ if "direction_index" not in st.session_state or st.session_state.get("direction_
     st.session_state["direction_for"] = exp
     st.session_state["direction_index"] = lab.showcase_direction(exp, dead)
 index = st.number_input("singular index i", min_value=0, max_value=n - 1, step=1, key="direction_index",
-                        help="Opens on the bulk direction whose W1 images put the most weight on dead pixels")
+                        help="Opens on a bulk direction: on an MLP the one whose first-layer images put the most "
+                             "weight on dead pixels")
 names, shares, first = lab.direction(exp, int(index))
 st.markdown(f"σ_{index} = **{sigma[index]:.6g}** ({labels[index]}), alignment u·v = **{spec.alignment[index]:.4f}**, "
             f"training moved along it by **{spec.movement[index]:.3g}**.")
 st.altair_chart(charts.block_share_chart(names, shares))
-units = min(len(first), 64)
-if tj.networks.family(exp.model) == "cnn":
-    k = exp.model.convs[0].kernel
-    st.altair_chart(charts.signed_images_chart(first[:units, 0], [f"channel {u}" for u in range(units)],
-                                               size=12 * k, title=f"v_{index} restricted to conv1.W: one {k}×{k} "
-                                                                  "kernel per channel"))
+reads = tj.networks.first_layer(exp.model)
+if reads is None:
+    st.caption("This network's first layer reads no image, so there are no first-layer images to draw; the "
+               "shares above say where the direction lives.")
 else:
-    st.altair_chart(charts.signed_images_chart(first[:units], [f"unit {u}" for u in range(units)],
-                                               title=f"v_{index} restricted to W1: one 8×8 image per hidden unit"))
+    units, name = min(len(first), 64), reads.weight.name
+    if reads.kind == "conv":
+        k = first.shape[-1]
+        st.altair_chart(charts.signed_images_chart(first[:units, 0], [f"channel {u}" for u in range(units)],
+                                                   size=12 * k, title=f"v_{index} restricted to {name}: one {k}×{k} "
+                                                                      "kernel per channel"))
+    else:
+        h, w = reads.image[1:]
+        st.altair_chart(charts.signed_images_chart(first[:units].reshape(units, h * w),
+                                                   [f"unit {u}" for u in range(units)],
+                                                   title=f"v_{index} restricted to {name}: one {h}×{w} image per "
+                                                         "first-layer unit"))
 st.page_link("views/compare.py", label="Next: compare bulks across seeds, labels and inputs", icon="➡️")
 st.info("**What to notice.** " + spectrum_notes(sigma, labels, spec.alignment, lab.tau(), int(index),
                                                 dead_pixel_share(exp.model, spec.Vh[int(index)], dead), len(dead)))

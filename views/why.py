@@ -36,15 +36,16 @@ else:
 
 st.subheader("2 · Directions training cannot move, predicted from the data alone")
 x = trained_inputs(exp)
-cnn = tj.networks.family(exp.model) == "cnn"
+reads = tj.networks.first_layer(exp.model)  # how the first layer reads an image: its rule for untouched directions
+kind = reads.kind if reads is not None else None
 dead = tj.data.dead_pixels(x).tolist()
 img = np.zeros(x.shape[1])
 img[dead] = 1
 c1, c2 = st.columns([1, 2])
 c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixel{'s' * (len(dead) != 1)} (black)"],
                                    columns=1, size=160))
-if cnn:
-    k = exp.model.convs[0].kernel
+if kind == "conv":
+    k = reads.weight.shape[-1]
     c2.markdown(
         "- **Dead pixels: do not apply to a CNN.** A kernel weight is shared over every position, so it sees many "
         "pixels; a pixel that is black in every image freezes no weight. What carries over is the general rule: "
@@ -53,6 +54,12 @@ if cnn:
         "never moved: channels₁ × its dimension directions — usually none, as there are far more patches than "
         "kernel weights.\n"
         "- **Softmax shift:** applies as is: the last dense layer's bias along (1,…,1) and each of its input "
+        "units' outgoing weights along (1,…,1) are never moved: 1 + width_last directions.")
+elif kind is None:
+    c2.markdown(
+        "- **Dead pixels: do not apply here.** This network's first layer does not multiply the pixels by weights "
+        "of their own, so a pixel that is black in every image freezes no weight.\n"
+        "- **Softmax shift:** applies to a dense output layer: its bias along (1,…,1) and each of its input "
         "units' outgoing weights along (1,…,1) are never moved: 1 + width_last directions.")
 else:
     c2.markdown(
@@ -68,10 +75,11 @@ if lab.have("exact", exp.replace(dtype="float64")) is None and \
 else:
     pred, sigma64, exact_rows = lab.exact_check(exp)
     a, b, c, d = st.columns(4)
-    if cnn:
-        a.metric("patch null-space directions", f"{pred.n_input_null_directions:,}")
-    else:
+    if kind == "dense":
         a.metric("dead-pixel directions", f"{pred.n_dead_pixel_directions:,}")
+    else:
+        a.metric("patch null-space directions" if kind == "conv" else "first-layer directions",
+                 f"{pred.n_input_null_directions:,}")
     b.metric("softmax-shift directions", f"{pred.n_softmax_directions:,}")
     c.metric("predicted in total", f"{pred.total:,}")
     d.metric("measured |σ−1| < 1e-9", f"{len(exact_rows):,}")

@@ -1,4 +1,4 @@
-"""The MLP: a spec, a flat parameter layout, seeded init, and its forward/backward by hand."""
+"""The MLP family: 64 pixels → dense layers → 10, its layout, seeded init, forward and backward by hand."""
 from __future__ import annotations
 
 import math
@@ -6,9 +6,23 @@ from dataclasses import dataclass
 
 import torch
 
+from .activations import ACTIVATIONS, activation
+from .block import Block, FirstLayer, blocks
+from .block import unflatten as split_blocks
+from .fields import Field
+
+NAME = "mlp"
+TITLE = "MLP (dense layers)"
+FORM = True
+DATASETS = ("digits",)
 N_INPUTS, N_CLASSES = 64, 10
-ACTIVATIONS = ("gelu_tanh", "gelu_erf", "relu", "tanh")
 INITS = ("paper", "torch")
+FIELDS = (
+    Field("widths", "model", "w", "Hidden widths", "widths", form="hidden widths (comma-separated)",
+          help="64 is the paper's; '32, 16' makes two hidden layers"),
+    Field("activation", "model", "act", "Activation", "choice", ACTIVATIONS, form="activation", advanced=True),
+    Field("init", "model", "init", "Initialisation", "choice", INITS, form="initialisation", advanced=True),
+)
 
 
 @dataclass(frozen=True)
@@ -33,33 +47,16 @@ class MLPSpec:
         return sum(s[i] * s[i + 1] + s[i + 1] for i in range(len(s) - 1))
 
 
-@dataclass(frozen=True)
-class Block:
-    """One parameter tensor inside the flat vector θ (weights are (out, in), row-major)."""
-
-    name: str
-    shape: tuple[int, ...]
-    start: int
-    stop: int
-
-
 def layout(spec: MLPSpec) -> tuple[Block, ...]:
     """The blocks of θ in order: W1, b1, W2, b2, … with torch nn.Linear shapes."""
-    blocks, start, s = [], 0, spec.sizes
-    for i in range(len(s) - 1):
-        for name, shape in ((f"W{i + 1}", (s[i + 1], s[i])), (f"b{i + 1}", (s[i + 1],))):
-            stop = start + math.prod(shape)
-            blocks.append(Block(name, shape, start, stop))
-            start = stop
-    return tuple(blocks)
+    s = spec.sizes
+    return blocks(part for i in range(len(s) - 1)
+                  for part in ((f"W{i + 1}", (s[i + 1], s[i])), (f"b{i + 1}", (s[i + 1],))))
 
 
 def unflatten(spec: MLPSpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """θ (…, P) → [(W, b)] views per layer; leading dims are kept."""
-    blocks, lead = layout(spec), theta.shape[:-1]
-    # split, not slicing: its backward is one cat instead of a zero-filled P-vector per block
-    parts = torch.split(theta, [b.stop - b.start for b in blocks], dim=-1)
-    views = [p.reshape(*lead, *b.shape) for p, b in zip(parts, blocks)]
+    views = split_blocks(layout(spec), theta)
     return list(zip(views[0::2], views[1::2]))
 
 
@@ -82,42 +79,6 @@ def init_params(spec: MLPSpec, seed: int, dtype=torch.float32) -> torch.Tensor:
             raise ValueError(f"unknown init {spec.init!r}; choose one of {INITS}")
         parts += [w.reshape(-1), b]
     return torch.cat(parts).to(dtype)
-
-
-_C = math.sqrt(2.0 / math.pi)
-
-
-def activation(name: str, z: torch.Tensor, derivatives: bool = True):
-    """φ(z), φ'(z), φ''(z) for the named activation; just φ(z) when derivatives is False."""
-    if not derivatives:
-        return _VALUE[name](z)
-    if name == "gelu_tanh":
-        u = _C * (z + 0.044715 * z**3)
-        du, d2u = _C * (1 + 3 * 0.044715 * z**2), _C * 6 * 0.044715 * z
-        t = torch.tanh(u)
-        s = 1 - t * t
-        return (0.5 * z * (1 + t), 0.5 * (1 + t) + 0.5 * z * s * du,
-                s * du + 0.5 * z * s * (d2u - 2 * t * du * du))
-    if name == "gelu_erf":
-        cdf = 0.5 * (1 + torch.erf(z * 2**-0.5))
-        pdf = torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-        return z * cdf, cdf + z * pdf, pdf * (2 - z * z)
-    if name == "relu":
-        step = (z > 0).to(z.dtype)
-        return z * step, step, torch.zeros_like(z)
-    if name == "tanh":
-        t = torch.tanh(z)
-        s = 1 - t * t
-        return t, s, -2 * t * s
-    raise ValueError(f"unknown activation {name!r}; choose one of {ACTIVATIONS}")
-
-
-_VALUE = {
-    "gelu_tanh": lambda z: torch.nn.functional.gelu(z, approximate="tanh"),
-    "gelu_erf": torch.nn.functional.gelu,
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-}
 
 
 def forward(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -171,3 +132,54 @@ def loss_and_grad(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor, y: torch.
     if keep is not None:
         keep.update(acts=acts, dphis=dphis, curv=curv, gs=gs, p=p)
     return value, torch.cat(grads)
+
+
+SPEC, DEFAULT = MLPSpec, MLPSpec()
+
+
+def n_inputs(spec: MLPSpec) -> int:
+    return N_INPUTS
+
+
+def n_activations(spec: MLPSpec) -> int:
+    """The input and every layer's pre- and post-activation."""
+    return spec.sizes[0] + 2 * sum(spec.sizes[1:])
+
+
+def problems(spec: MLPSpec, dataset: str = "digits", limits=None) -> list[str]:
+    """What keeps this MLP from being built and trained on `dataset`."""
+    out = []
+    if spec.activation not in ACTIVATIONS:
+        out.append(f"Unknown activation {spec.activation!r}; choose one of {', '.join(ACTIVATIONS)}.")
+    if spec.init not in INITS:
+        out.append(f"Unknown init {spec.init!r}; choose one of {', '.join(INITS)}.")
+    if dataset != "digits":
+        out.append("The MLP reads the 8×8 digits; choose the digits dataset, or a CNN for MNIST.")
+    return out
+
+
+def from_settings(values: dict, dataset: str = "digits") -> MLPSpec:
+    return MLPSpec(tuple(values["widths"]), values["activation"], values["init"])
+
+
+def spec_from_dict(d: dict) -> MLPSpec:
+    return MLPSpec(**{**d, "widths": tuple(d["widths"])})
+
+
+def describe(spec: MLPSpec) -> str:
+    return f"MLP {' → '.join(map(str, spec.sizes))}, {spec.activation}"
+
+
+def first_layer(spec: MLPSpec) -> FirstLayer:
+    w, b = layout(spec)[:2]
+    return FirstLayer("dense", w, b, (1, 8, 8))
+
+
+def variants(exp) -> dict:
+    """Twice the first width, and one more hidden layer."""
+    width = exp.model.widths[0] if exp.model.widths else 16
+    return {f"width {2 * width}": exp.replace(**{"model.widths": (2 * width, *exp.model.widths[1:])}),
+            "one more hidden layer": exp.replace(**{"model.widths": (*exp.model.widths, width)})}
+
+
+from . import mlp_replay as REPLAY  # noqa: E402,N812  (last: the replay imports this module)
