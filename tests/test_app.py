@@ -174,6 +174,7 @@ def test_the_tau_set_on_spectrum_is_the_sessions_shown_in_the_sidebar_and_the_ur
     assert any("τ = 0.01" in c.value for c in at.caption), "Perturb's regions do not use the session's τ"
 
 
+@pytest.mark.slow
 def test_compare_page_computes_variants_overlaps_and_the_function_jacobian():
     at = ok(app("compare"))
     assert any("Not computed yet" in w.value for w in at.warning)
@@ -204,6 +205,7 @@ def test_perturb_page_runs_every_experiment():
     assert len(charts(at)) >= 4 and len(at.get("download_button")) >= 3
 
 
+@pytest.mark.slow
 def test_why_page_counts_untouched_directions_and_follows_the_bulk():
     at = ok(app("why"))
     at.button(key="compute_evolution").click()
@@ -218,6 +220,7 @@ def test_why_page_counts_untouched_directions_and_follows_the_bulk():
     assert len(charts(at)) >= 6
 
 
+@pytest.mark.slow
 def test_compare_page_optimizer_and_architecture_switches():
     at = ok(app("compare"))
     at.button(key="compute_variants").click()

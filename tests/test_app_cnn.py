@@ -98,6 +98,7 @@ def test_why_page_explains_the_cnn_and_its_count_matches():
     assert metric(at, "predicted in total") == metric(at, "measured |σ−1| < 1e-9") == "33"  # 1 + 32 softmax
 
 
+@pytest.mark.slow
 def test_compare_shows_mlp_and_cnn_side_by_side_and_perturb_runs():
     at = app("compare")
     at.button(key="compute_variants").click()

@@ -17,7 +17,8 @@ import pytest
 import browser_walk as bw
 from browser_walk import STEPS
 
-pytestmark = pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")]
 
 # The sidebar of app.py's st.navigation, in order. Streamlit's legacy file-based navigation would list the
 # script names instead ("app", "build", ...), without the Preset selectbox of app.py's frame.

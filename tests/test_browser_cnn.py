@@ -7,7 +7,8 @@ import browser_walk as bw
 import tj
 from tj import CNNSpec, Conv
 
-pytestmark = pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")]
 
 CONVS, EPOCHS, P = "2x3 same pool2", 2, 350
 # What the page builds from the lecture preset: its GELU, learning rate and the rest carry over to the CNN.

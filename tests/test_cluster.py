@@ -158,6 +158,7 @@ def slow_reference():
     return tj.training_jacobian(SLOW).jacobian.numpy()
 
 
+@pytest.mark.slow
 def test_interrupted_cli_resumes_with_only_the_missing_blocks(tmp_path, slow_reference):
     config = tmp_path / "slow.json"
     config.write_text(SLOW.to_json())
@@ -193,6 +194,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_a_real_cluster_on_localhost(tmp_path, lecture_store, reference):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
@@ -226,6 +228,7 @@ def test_a_real_cluster_on_localhost(tmp_path, lecture_store, reference):
             p.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_lenet5_block_through_the_cluster_equals_the_general_engine(client, tmp_path):
     # LeNet-5 itself (P = 61,706) on a shortened run, 2 SGD steps on 400 MNIST images: the authors' 900-step
     # recipe costs tens of seconds per column on one core (scripts/measure_cluster.py measures and projects it).
@@ -269,6 +272,7 @@ def test_spectrum_from_a_store_and_its_refusals(lecture_store, reference, tmp_pa
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_the_app_loads_a_finished_store_from_its_cache_folder(lecture_store, reference, tmp_path, monkeypatch):
     shutil.copytree(lecture_store[0], tmp_path / "lecture.zarr")
     monkeypatch.setenv("TJ_CACHE_DIR", str(tmp_path))

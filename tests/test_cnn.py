@@ -156,6 +156,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "tj", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_cli_train_layout_and_refusals(tmp_path):
     r = run_cli("train", "--preset", "cnn")
     assert r.returncode == 0, r.stderr

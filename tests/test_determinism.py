@@ -2,7 +2,8 @@
 
 Every kernel that computes θ_T or J runs on one thread (tj.threads.limit), with the parallelism across column
 tasks, so TJ_THREADS changes the speed and never the bits. On main before this was built, TJ_THREADS=1 and 2 gave
-θ_T apart by ~1e-7 on this project's CPU: the primal run's GEMMs split their sums by thread."""
+θ_T apart by ~1e-7 on this project's CPU: the primal run's GEMMs split their sums by thread. The paper preset's
+and the full CNN's checks, too long for the suite, are `python scripts/same_bits.py` (acceptance 2 of the issue)."""
 import os
 import subprocess
 import sys
@@ -34,26 +35,19 @@ def same_bits(runs, keys=("theta0", "theta_final", "jacobian")):
             assert first[k].dtype == other[k].dtype and np.array_equal(first[k], other[k]), k
 
 
-@pytest.mark.parametrize("name,args", [("lecture", ["--preset", "lecture"]), ("cnn", SHORT_CNN)])
+@pytest.mark.parametrize("name,args", [("lecture", ["--preset", "lecture"]),
+                                       pytest.param("cnn", SHORT_CNN, marks=pytest.mark.slow)])
 def test_one_two_and_three_threads_give_the_same_bits(tmp_path, name, args):
     runs = [cli(tmp_path, name, args, t) for t in (1, 2, 3)]
     same_bits(runs)
-    # LAPACK's SVD splits its work by thread, so σ is promised to rounding only (README: "Same bits")
+    # LAPACK's SVD splits its work by thread, so σ is promised to float32 rounding only (README: "Same bits")
+    sigma = runs[0]["singular_values"]
     for other in runs[1:]:
-        assert np.allclose(runs[0]["singular_values"], other["singular_values"], rtol=0, atol=1e-5)
+        assert np.abs(other["singular_values"] - sigma).max() <= 1e-5 * sigma[0]
 
 
 def test_a_local_cluster_store_equals_the_threaded_processes(tmp_path):
     store = tmp_path / "J.zarr"
     runs = [cli(tmp_path, "lecture", ["--preset", "lecture"], t) for t in (1, 2)]
     runs.append(cli(tmp_path, "store", ["--preset", "lecture", "--store", str(store), "--workers", "2"], 2))
-    same_bits(runs)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["lecture", "cnn", "paper"])
-def test_the_full_presets_from_one_and_two_threads_and_a_store_are_identical(tmp_path, name):
-    runs = [cli(tmp_path, name, ["--preset", name], t) for t in (1, 2)]
-    store = ["--preset", name, "--store", str(tmp_path / f"{name}.zarr"), "--workers", "2"]
-    runs.append(cli(tmp_path, f"{name}-store", store, 2))
     same_bits(runs)

@@ -135,6 +135,7 @@ def cli(tmp_path, *args):
     return proc
 
 
+@pytest.mark.slow
 def test_a_module_by_import_path_through_the_cli_and_a_dask_store_equals_the_in_process_j(tmp_path):
     (x, y), (xt, yt) = digits(64)
     np.savez(tmp_path / "D.npz", x_train=x.numpy(), y_train=y.numpy(), x_test=xt.numpy(), y_test=yt.numpy())

@@ -108,6 +108,7 @@ def test_out_of_memory_and_svd_failure_and_stop_read_as_messages(monkeypatch):
     assert not at.exception and any("Stopped" in e.value for e in at.error)
 
 
+@pytest.mark.slow
 def test_a_saved_file_reproduces_the_spectrum_page_exactly(tmp_path):
     at = app("spectrum")
     at.button(key="compute_spectrum").click()
@@ -142,6 +143,7 @@ def test_disk_cache_is_used_and_a_corrupt_file_is_recomputed(tmp_path, monkeypat
     assert not calls and int(metric(at, "bulk").replace(",", "")) > 0
 
 
+@pytest.mark.slow
 def test_a_shared_url_reproduces_the_same_sigma_bit_for_bit():
     exp = tj.preset("lecture").replace(seed=3, **{"model.widths": (12,), "train.lr": 0.07})
     params = query_params(exp, compact=True)

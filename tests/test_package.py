@@ -30,6 +30,7 @@ def test_the_readmes_notebook_section_runs_as_written(tmp_path):
     assert proc.stdout.strip(), "the section prints σ₁ and the region counts"
 
 
+@pytest.mark.slow
 def test_the_example_notebook_runs_from_outside_the_repository(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -66,6 +66,7 @@ def page(name: str) -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_walk_after_precompute_computes_nothing(store, counted, monkeypatch):
     fresh_server_state(monkeypatch, store)
     at = page("build")
@@ -100,6 +101,7 @@ def test_rerun_skips_everything_stored(store, counted):
     assert counted == [] and time.perf_counter() - start < 60
 
 
+@pytest.mark.slow
 def test_stored_results_are_the_computed_ones(store):
     # Same process, same shapes, same threads: bit for bit.
     found = DiskCache(store).get(("kl", LECTURE, 1.0))
@@ -150,6 +152,7 @@ def test_cli_says_what_is_wrong_in_one_sentence(tmp_path):
     assert out.returncode == 1 and "precompute needs a dense J" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_a_restarted_server_shows_every_page_from_the_store_in_a_real_browser(store, monkeypatch, tmp_path):
     import browser_walk as bw
     if bw.available():

@@ -24,7 +24,8 @@ import pytest
 
 import browser_walk as bw
 
-pytestmark = pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")]
 
 SESSIONS = 8
 WALK = bw.STEPS[:3]

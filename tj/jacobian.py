@@ -56,7 +56,7 @@ def resolve_engine(experiment: Experiment, engine: str | None = None) -> str:
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
     if engine == "fast" and not has_fast_replay(experiment.model):
-        raise ValueError(f"the fast engine is the MLP's; a {family(experiment.model).upper()} needs engine='general'")
+        raise ValueError(f"a {family(experiment.model)} network has no hand-written replay; use engine='general'")
     return engine
 
 

@@ -17,6 +17,7 @@ A family is one module (tj/mlp.py, tj/cnn.py, tj/attention.py, tj/module.py) wit
     describe(spec)                   one line for the sidebar
     first_layer(spec)                how its first layer reads an image (tj.block.FirstLayer), or None
     variants(exp)                    architecture variants for Compare: {label: Experiment}
+    symmetries(spec) (optional)      directions (P,) along which the loss is flat for every θ, beyond the softmax shift
 and optionally a hand-written backward, `loss_and_grad(spec, θ, x, y, kind, keep)`, with the tangent replay that
 uses it, `REPLAY` (a module with record, replay, memory and flops: tj/mlp_replay.py); without them autograd and
 the general torch.func engine (tj/general.py) run.
@@ -99,6 +100,13 @@ def describe(spec) -> str:
 def first_layer(spec):
     """How the first layer reads an image (tj.block.FirstLayer), or None when it has no image-shaped weights."""
     return of(spec).first_layer(spec)
+
+
+def symmetries(spec) -> list:
+    """The family's own exact symmetries, directions (P,) along which the loss is flat for every θ (optional
+    `symmetries(spec)` of the family; [] without): SGD carries them through training unchanged."""
+    own = getattr(of(spec), "symmetries", None)
+    return list(own(spec)) if own is not None else []
 
 
 def replay(spec):

@@ -30,7 +30,7 @@ import torch
 from .data import dead_pixels, load
 from .jacobian import training_jacobian
 from .block import FirstLayer
-from .networks import first_layer, init_params, layout
+from .networks import first_layer, init_params, layout, symmetries
 from .presets import Experiment
 from .train import Metrics, batch_indices, learning_rates, train
 
@@ -46,6 +46,7 @@ class Untouched:
     n_input_null_directions: int   # width1 × (live + 1 − rank [X_live, 1]): the rest of [X, 1]'s null space, in W1, b1;
     #                                for a CNN channels1 × nullity of [patches, 1], in conv1.W, conv1.b
     n_softmax_directions: int      # 1 + n_{L−1}, in W_L and b_L (0 for squared error or Adam)
+    n_family_directions: int       # the family's own exact symmetries (tj.networks.symmetries), e.g. attention's
     total: int                     # the rank of the union (causes overlap when W1 is W_L)
     basis: np.ndarray              # (total, P) float64, orthonormal rows
 
@@ -121,7 +122,8 @@ def untouched_directions(spec, x_train: torch.Tensor, *, loss: str = "cross_entr
 
     What the first layer sees decides the first part (tj.networks.first_layer): dense weights on the pixels
     give dead-pixel and input-null-space directions, a convolution the null space of its patches, any other
-    first layer none. The softmax shift needs a dense output layer, cross-entropy and SGD."""
+    first layer none. The softmax shift needs a dense output layer, cross-entropy and SGD; so do the family's
+    own symmetries (directions along which the loss is flat for every θ, which SGD then carries unchanged)."""
     blocks, n_params = layout(spec), spec.n_params
     first = first_layer(spec)
     x = torch.as_tensor(x_train).detach().cpu().double().numpy()
@@ -143,8 +145,9 @@ def untouched_directions(spec, x_train: torch.Tensor, *, loss: str = "cross_entr
             rows += _per_unit(first, n_params, n[:-1], n[-1])
     n_null = len(rows) - n_dead
     shift = softmax_rows(blocks, n_params) if loss == "cross_entropy" and optimizer == "sgd" else []
-    basis = _orthonormal(rows + shift, n_params)
-    return Untouched(tuple(int(p) for p in dead), n_dead, n_null, len(shift), len(basis), basis)
+    own = symmetries(spec) if optimizer == "sgd" else []
+    basis = _orthonormal(rows + shift + own, n_params)
+    return Untouched(tuple(int(p) for p in dead), n_dead, n_null, len(shift), len(own), len(basis), basis)
 
 
 def untouched_for(experiment: Experiment) -> Untouched:

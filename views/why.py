@@ -81,6 +81,9 @@ else:
         a.metric("patch null-space directions" if kind == "conv" else "first-layer directions",
                  f"{pred.n_input_null_directions:,}")
     b.metric("softmax-shift directions", f"{pred.n_softmax_directions:,}")
+    if pred.n_family_directions:
+        b.metric("the network's own symmetries", f"{pred.n_family_directions:,}",
+                 help=tj.networks.of(exp.model).symmetries.__doc__)
     c.metric("predicted in total", f"{pred.total:,}")
     d.metric("measured |σ−1| < 1e-9", f"{len(exact_rows):,}")
     if len(exact_rows):
@@ -93,13 +96,18 @@ else:
 
 found = lab.have("exact", exp.replace(dtype="float64"))
 if found is None:
-    untouched_sentence = ("Some directions are untouched *exactly*, for reasons you can read off the data: dead "
-                          "pixels and the softmax's indifference to a common shift (press **Count them** above).")
+    untouched_sentence = ("Some directions are untouched *exactly*, for reasons you can read off the data and the "
+                          "network (press **Count them** above).")
 else:
-    untouched_sentence = (f"{found[0].total:,} of the {n:,} directions are predicted untouched *exactly* from the "
-                          f"data alone ({found[0].n_dead_pixel_directions:,} from {len(dead)} dead pixels, "
-                          f"{found[0].n_softmax_directions:,} from the softmax's indifference to a common shift); "
-                          f"the float64 J has {len(found[2]):,} with |σ − 1| < 1e-9.")
+    u = found[0]
+    causes = [f"{u.n_dead_pixel_directions:,} from {len(dead)} dead pixels" if kind == "dense" else "",
+              f"{u.n_input_null_directions:,} from the first layer's input null space" if u.n_input_null_directions
+              else "",
+              f"{u.n_softmax_directions:,} from the softmax's indifference to a common shift",
+              f"{u.n_family_directions:,} from the network's own symmetries" if u.n_family_directions else ""]
+    untouched_sentence = (f"{u.total:,} of the {n:,} directions are predicted untouched *exactly* "
+                          f"({', '.join(c for c in causes if c)}); the float64 J has {len(found[2]):,} with "
+                          "|σ − 1| < 1e-9.")
 
 st.subheader("3 · The approximate bulk: inputs and curvature")
 moments = input_second_moment(x)
