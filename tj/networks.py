@@ -133,7 +133,7 @@ def loss_and_grad(spec, theta, x, y, kind: str = "cross_entropy", keep: dict | N
     return value.detach(), g.detach()
 
 
-from . import cnn, mlp, module  # noqa: E402  (last: the families import this module)
+from . import attention, cnn, mlp, module  # noqa: E402  (last: the families import this module)
 
-for _family in (mlp, cnn, module):
+for _family in (mlp, cnn, attention, module):
     register(_family)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .attention import AttentionSpec
 from .cnn import CNNSpec, Conv
 from .data import DataSpec
 from .mlp import MLPSpec
@@ -74,6 +75,10 @@ PRESETS = {
     "cnn": Experiment(model=CNNSpec(convs=(Conv(4, 3, "SAME", 2),), dense=(), image=(1, 8, 8),
                                     activation="gelu_tanh"),
                       train=TrainSpec(lr=0.3, epochs=8)),
+    # One self-attention layer on the 8×8 digits' rows (P = 2,074): about 92 % test accuracy in 150 steps; its
+    # dense J (general engine) and SVD in about 100 s on 2 cores.
+    "attention": Experiment(model=AttentionSpec(embed=16, heads=2, hidden=16), train=TrainSpec(lr=0.06, epochs=3,
+                                                                                               batch_size=32)),
 }
 
 
