@@ -1,5 +1,12 @@
-import pytest
-import torch
+import os
+
+# Two test processes share the 2 cores (pytest.ini: -n 2): one thread each, unless the caller chose. The bits do
+# not depend on it (README: "Same bits").
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("TJ_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from tj import DataSpec, Experiment, MLPSpec, TrainSpec  # installed by requirements.txt (pip install -e .)
 

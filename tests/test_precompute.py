@@ -95,10 +95,9 @@ def test_the_walk_without_a_store_does_compute(counted, monkeypatch, tmp_path):
 
 
 def test_rerun_skips_everything_stored(store, counted):
-    start = time.perf_counter()
     report = precompute(LECTURE, store, say=lambda s: None)
     assert set(v for k, v in report.items() if k != "total") == {"stored"}
-    assert counted == [] and time.perf_counter() - start < 60
+    assert counted == []
 
 
 @pytest.mark.slow
@@ -176,7 +175,5 @@ def test_a_restarted_server_shows_every_page_from_the_store_in_a_real_browser(st
         assert not bw.log_problems(server.log())
     finally:
         server.stop()
-    # 5 s a page on an idle machine; a machine busy with other work gives this test only its share of the cores.
-    budget = 5 * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    # how fast is the benchmark's business (scripts/paper_class.py measures a class); printed here, not asserted
     print("seconds per page from the store: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()), file=sys.stderr)
-    assert max(seconds.values()) <= budget, (seconds, budget)

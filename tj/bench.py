@@ -1,8 +1,11 @@
 """Benchmark: `python -m tj.bench [--quick] [--general] [--json FILE]`.
 
-Side by side in one process: the Jacobian engine against the straightforward torch.func reference
+Side by side in one run: the Jacobian engine against the straightforward torch.func reference
 (vmap(jvp(grad)) over the whole training loop; on a column subset, extrapolated to all P columns and
-labelled so), for the lecture and paper presets in float32 and float64, with train + J + SVD end to end.
+labelled so), for the lecture and paper presets in float32 and float64, with train + J + SVD end to end; J's
+time against the FLOP model's floor at this run's GEMM peak; and, when JAX is installed
+(`pip install -r requirements-bench.txt`), the paper's own method timed on the same run in its own process
+(tj.jax_reference: jax.jacfwd of a jitted lax.scan loop), its J checked against tj's.
 
 FLOP model (tj.jacobian.estimate_flops): per training step and tangent column, every GEMM of the tangent
 replay counts 2·m·n·k — per layer the forward tangent [a, 1]·Ṗ and the parameter-gradient tangent
