@@ -10,7 +10,7 @@ import tj
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")]
 
-PAGES = {"Compare": "Compute the variants", "Perturb": "Perturb", "Why a bulk?": "Compute J through training"}
+PAGES = {"Compare": "Compute the variants", "Perturb": "Median over each region", "Why a bulk?": "Compute J through training"}
 
 
 def goto(page, title: str) -> None:
