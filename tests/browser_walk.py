@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -421,3 +422,72 @@ STORED_WALK: list[Step] = [
     Step("Why a bulk?", min_charts=4, texts=("Region counts by checkpoint", "Share of the predicted subspace"),
          check=predicted_equals_measured, name="why"),
 ]
+
+
+# --- one network's own path (tests/test_browser_cnn.py, tests/test_browser_attention.py) --------------------
+@contextmanager
+def projector_page(log_dir, path: str = "/"):
+    """A fresh `streamlit run app.py` and one chromium page at 1280×720 on `path`; on the way out, the server's
+    log must hold no traceback or warning."""
+    from playwright.sync_api import sync_playwright
+
+    server = Server(log_dir=log_dir)
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            try:
+                page = browser.new_page(viewport=VIEWPORT)
+                page.goto(server.url + path)
+                wait_idle(page, 120)
+                page.get_by_role("heading", level=1).first.wait_for(timeout=60_000)
+                yield page
+            finally:
+                browser.close()
+        assert not log_problems(server.log()), f"unexpected lines in the streamlit log:\n{server.log()}"
+    finally:
+        server.stop()
+
+
+def goto(page, title: str) -> None:
+    """Click the sidebar link `title` and wait for its page."""
+    page.locator(NAV_LINK).filter(has=page.get_by_text(title, exact=True)).click()
+    wait_idle(page, 120)
+    page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+
+
+def field(page, label: str):
+    """The one widget with this label, once Streamlit has dropped the previous run's copy of it."""
+    loc = page.get_by_label(label, exact=True)
+    for _ in range(120):
+        if loc.count() == 1:
+            return loc
+        page.wait_for_timeout(250)
+    raise AssertionError(f"{loc.count()} widgets labelled {label!r}")
+
+
+def no_errors(page, where: str, charts: int = 1) -> None:
+    """No Streamlit error or exception on the page, and at least `charts` charts rendered."""
+    errors = page.locator(ERRORS).all_inner_texts()
+    assert not errors, f"{where}: Streamlit error/exception on the page: {errors}"
+    if charts:
+        found = wait_charts(page, charts)
+        assert found and all(map(chart_ok, found)), f"{where}: charts not rendered: {found}"
+
+
+def train_jacobian_and_spectrum(page, timeout_s: float = 600) -> dict[str, str]:
+    """Press Train on Build, then Compute J, then open Spectrum; the Spectrum page's metrics."""
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_idle(page, timeout_s)
+    page.get_by_text("Final test loss").first.wait_for(timeout=timeout_s * 1000)
+    no_errors(page, "Build")
+    built = metrics(page)
+    goto(page, "Training Jacobian")
+    page.get_by_role("button", name="Compute J", exact=True).click()
+    wait_idle(page, timeout_s)
+    page.get_by_text("computed in").first.wait_for(timeout=timeout_s * 1000)
+    no_errors(page, "Training Jacobian")
+    goto(page, "Spectrum")
+    page.get_by_text("One direction, up close").first.wait_for(timeout=timeout_s * 1000)
+    page.locator(METRIC).first.wait_for(timeout=60_000)
+    no_errors(page, "Spectrum")
+    return {**built, **metrics(page)}

@@ -1,12 +1,7 @@
-import os
+import sys
 
-# Two test processes share the 2 cores (pytest.ini: -n 2): one thread each, unless the caller chose. The bits do
-# not depend on it (README: "Same bits").
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ.setdefault("TJ_THREADS", "1")
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 from tj import DataSpec, Experiment, MLPSpec, TrainSpec  # installed by requirements.txt (pip install -e .)
 
@@ -19,8 +14,13 @@ def tiny(widths=(5,), activation="gelu_tanh", optimizer="sgd", dtype="float64", 
 
 
 @pytest.fixture(autouse=True)
-def _threads():
-    """Every test ends with the thread count it started with, whatever it set."""
+def _no_state_left():
+    """Every test ends with the thread count it started with, and leaves no server state (the shared result
+    cache, the limits and their cache folder) to the next test in its process."""
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+    streamlit = sys.modules.get("streamlit")
+    if streamlit is not None:
+        streamlit.cache_resource.clear()
+        streamlit.cache_data.clear()

@@ -1,33 +1,16 @@
 """The attention family through every page (AppTest), on a tiny attention net so it stays quick (P = 238)."""
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import lab
 import tj
+from pages import metric, ok, open_page
 from tj.attention import AttentionSpec
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TINY = tj.preset("attention").replace(model=AttentionSpec(embed=4, heads=2, hidden=4), **{"train.epochs": 2})
 
 
-def app(page=None, exp=TINY) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    at.session_state["experiment"] = exp
-    if page:
-        at.switch_page(f"views/{page}.py")
-    return ok(at.run())
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+def app(page=None, exp=TINY):
+    return open_page(page, exp)
 
 
 @pytest.fixture(autouse=True)

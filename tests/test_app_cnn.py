@@ -1,37 +1,27 @@
 """The CNN path through every page (AppTest), on a tiny CNN so it stays quick: P = 350, 50 steps."""
 import json
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import lab
 import tj
+from pages import metric, open_page
+from pages import ok as check
 from tj import CNNSpec, Conv
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TINY = tj.preset("cnn").replace(model=CNNSpec(convs=(Conv(2, 3, "SAME", 2),), activation="gelu_tanh"),
                                 **{"train.epochs": 2})
 
 
-def app(page=None, exp=TINY) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    at.session_state["experiment"] = exp
-    if page:
-        at.switch_page(f"views/{page}.py")
-    return ok(at.run())
+def app(page=None, exp=TINY):
+    return open_page(page, exp, errors=False)
 
 
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def ok(at):
+    return check(at, errors=False)
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def chart_specs(at: AppTest) -> str:
+def chart_specs(at) -> str:
     return " ".join(json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in at.get("vega_lite_chart"))
 
 

@@ -1,0 +1,27 @@
+"""AppTest helpers shared by the per-family page tests: open a page on an experiment, check a run, read a metric."""
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def ok(at: AppTest, errors: bool = True) -> AppTest:
+    """The run raised nothing (and, with `errors`, showed no st.error)."""
+    assert not at.exception, [e.value for e in at.exception]
+    if errors:
+        assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def open_page(page, exp, errors: bool = True) -> AppTest:
+    """The app on `exp`, switched to views/{page}.py (None: Home), after one run."""
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.session_state["experiment"] = exp
+    if page:
+        at.switch_page(f"views/{page}.py")
+    return ok(at.run(), errors)
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
