@@ -110,6 +110,10 @@ def test_dropout_batch_norm_randomness_and_frozen_or_integer_parameters_are_refu
     assert "not a float" in refusal(integer)
 
 
+def test_a_forward_that_torch_func_cannot_differentiate_is_refused():
+    assert "cannot differentiate" in refusal(user_modules.ThroughNumpy())
+
+
 def test_data_the_module_rejects_and_outputs_that_are_not_logits_are_refused():
     (x, y), (xt, yt) = digits()
     text = refusal(user_modules.tanh_mlp(), (x[:, :63], y), (xt[:, :63], yt))

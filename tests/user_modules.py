@@ -33,3 +33,14 @@ class Noisy(nn.Module):
 
     def forward(self, x):
         return self.lin(x + 0.01 * torch.randn_like(x))
+
+
+class ThroughNumpy(nn.Module):
+    """Takes a detour through numpy in its forward: it runs, but no autodiff can follow it."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return torch.from_numpy(self.lin(x).numpy() ** 2)
