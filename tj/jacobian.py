@@ -50,7 +50,7 @@ def check_fits(experiment: Experiment, n_columns: int, memory: int | None = None
 
 
 def resolve_engine(experiment: Experiment, engine: str | None = None) -> str:
-    """'fast' (the MLP's hand-written replay) when the family has one and no engine is asked for, else 'general'."""
+    """'fast' (the family's hand-written replay) when it has one and no engine is asked for, else 'general'."""
     if engine is None:
         return "fast" if has_fast_replay(experiment.model) else "general"
     if engine not in ENGINES:
@@ -68,7 +68,6 @@ def engine_module(experiment: Experiment, engine: str | None = None):
 def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None, engine: str | None = None):
     """Train once and keep, per step, what the tangent replay of the chosen engine needs."""
     return engine_module(experiment, engine).record(experiment, theta0, device)
-
 
 
 def propagate(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None,
