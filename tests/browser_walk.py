@@ -451,8 +451,8 @@ def projector_page(log_dir, path: str = "/"):
 def goto(page, title: str) -> None:
     """Click the sidebar link `title` and wait for its page."""
     page.locator(NAV_LINK).filter(has=page.get_by_text(title, exact=True)).click()
-    wait_idle(page, 120)
-    page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
+    wait_idle(page, 600)  # a page may compute first (Perturb's output effect on a P = 2,074 net on one thread)
+    page.get_by_role("heading", level=1).first.wait_for(timeout=60_000)
 
 
 def field(page, label: str):
