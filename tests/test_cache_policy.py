@@ -1,9 +1,9 @@
 """The result cache's eviction rule: highest tier first, least recently used within a tier, within both limits."""
 import numpy as np
 
-import lab
 import tj
 from tj.cache import ResultCache
+from tj.results import Results
 
 
 def mb(n: float) -> np.ndarray:
@@ -40,7 +40,8 @@ def test_a_result_bigger_than_the_cache_is_kept_alone_rather_than_lost():
 def test_the_apps_tiers_keep_what_every_page_needs():
     lecture, paper = tj.preset("lecture"), tj.preset("paper")
     custom = lecture.replace(seed=7)
-    assert lab.cache_tier(("train", custom)) == lab.cache_tier(("estimate", paper)) == 0
-    assert lab.cache_tier(("jacobian", lecture)) == lab.cache_tier(("spectrum", paper)) == 1
-    assert lab.cache_tier(("jacobian", custom)) == lab.cache_tier(("bulk", lecture)) == 2
-    assert lab.cache_tier(("kl", lecture, 1.0)) == 2
+    tier = Results.tier
+    assert tier(("train", custom)) == tier(("estimate", paper)) == 0
+    assert tier(("jacobian", lecture)) == tier(("spectrum", paper)) == 1
+    assert tier(("jacobian", custom)) == tier(("bulk", lecture)) == 2
+    assert tier(("kl", lecture, 1.0)) == 2

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import tj
+import tj.jacobian
 import tj.store
 from tj.cluster import block_task, compute
 from tj.jstore import StoreError, create_or_open, open_store
@@ -279,10 +280,15 @@ def test_the_app_loads_a_finished_store_from_its_cache_folder(lecture_store, ref
     import lab
     import streamlit as st
 
-    st.cache_resource.clear()  # as on a freshly started server: limits (and TJ_CACHE_DIR) read anew
-    lab._UNUSABLE.clear()
+    from tj.diskcache import DiskCache
 
-    assert not lab._from_disk(LECTURE.replace(seed=3))  # no store of that experiment: nothing found
-    assert lab._from_disk(LECTURE)
-    assert np.array_equal(lab.results().peek(("jacobian", LECTURE)).jacobian.numpy(), reference)
-    assert tj.store.cache_path(tmp_path, LECTURE).exists()  # the SVD was done once, then cached as usual
+    st.cache_resource.clear()  # as on a freshly started server: limits (and TJ_CACHE_DIR) read anew
+    def computed(*a, **k):
+        raise AssertionError("J was computed")
+
+    monkeypatch.setattr(tj.jacobian, "training_jacobian", computed)
+    assert lab.have("jacobian", LECTURE) is None  # a store is not a stored result until the recipe reads it
+    assert np.array_equal(lab.results().get("jacobian", LECTURE).jacobian.numpy(), reference)
+    assert DiskCache(tmp_path).has(("jacobian", LECTURE))  # then kept in the folder's one format, like any result
+    with pytest.raises(AssertionError, match="J was computed"):  # no store of that experiment: computed
+        lab.results().get("jacobian", LECTURE.replace(seed=3))

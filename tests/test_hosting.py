@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 import lab
 import tj
 from tj.cache import ResultCache
-from tj.store import cache_path, load, load_cached, restore, save
+from tj.diskcache import DiskCache, path_for
+from tj.store import load, restore, save
 from tj.validate import query_params
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -120,8 +121,8 @@ def test_a_saved_file_reproduces_the_spectrum_page_exactly(tmp_path):
     lab.results().clear()
     loaded_res, loaded_spec = restore(load(tmp_path / "r.npz"))
     assert np.array_equal(loaded_spec.singular_values, spec.singular_values)
-    lab.results().put(("jacobian", exp), loaded_res)
-    lab.results().put(("spectrum", exp), loaded_spec)
+    lab.results().put("jacobian", exp, value=loaded_res)
+    lab.results().put("spectrum", exp, value=loaded_spec)
     at = app("spectrum")
     assert {m.label: m.value for m in at.metric} == shown
 
@@ -129,13 +130,14 @@ def test_a_saved_file_reproduces_the_spectrum_page_exactly(tmp_path):
 def test_disk_cache_is_used_and_a_corrupt_file_is_recomputed(tmp_path, monkeypatch):
     exp = tj.preset("lecture")
     monkeypatch.setenv("TJ_CACHE_DIR", str(tmp_path))
-    path = cache_path(tmp_path, exp)
-    path.write_bytes(b"PK\x03\x04 truncated")
-    assert load_cached(tmp_path, exp) is None
+    folder = DiskCache(tmp_path)
+    for kind in ("jacobian", "spectrum"):
+        path_for(tmp_path, (kind, exp)).write_bytes(b"PK\x03\x04 truncated")
+        assert folder.get((kind, exp)) is None
     at = app("spectrum")
     at.button(key="compute_spectrum").click()
     at.run()
-    assert not at.exception and load_cached(tmp_path, exp) is not None  # rewritten, atomically
+    assert not at.exception and all(folder.get((k, exp)) is not None for k in ("jacobian", "spectrum"))  # rewritten
     lab.results().clear()
     calls = []
     monkeypatch.setattr(tj, "training_jacobian", lambda *a, **k: calls.append(1))

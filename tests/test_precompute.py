@@ -1,4 +1,5 @@
-"""`python -m tj precompute`: every page of the lecture preset from the store, computing nothing; the store itself."""
+"""`python -m tj precompute`: every page from the store, computing nothing; the store itself; the disk reads."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,85 +14,150 @@ from streamlit.testing.v1 import AppTest
 
 import lab
 import tj
-import tj.compare
-import tj.jacobian
-import tj.perturb
-import tj.precompute
-import tj.why
-from tj.diskcache import DiskCache, path_for
-from tj.precompute import jobs, precompute
+from tj.defaults import page_results
+from tj.diskcache import DiskCache, key_text, path_for
+from tj.precompute import precompute
+from tj.results import RECIPES, Results
+from tj.validate import query_params
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 LECTURE = tj.preset("lecture")
-
-# Every entry point that computes something a page shows (module, name): the walk must call none of them.
-COMPUTATIONS = [(tj, "training_jacobian"), (tj.jacobian, "training_jacobian"), (tj, "spectrum"),
-                (sys.modules["tj.spectrum"], "spectrum"), (tj.perturb, "output_effect"), (tj.perturb, "linearity"),
-                (tj.perturb, "subspace_training"), (tj.perturb, "spread"), (tj.perturb, "bulk_direction"),
-                (tj.why, "spectra_through_training"), (tj.why, "gd_prediction"), (tj.compare, "function_jacobian"),
-                (tj.compare, "overlap_sweep"), (tj.compare, "overlap_matrix"), (tj.precompute, "trained"),
-                (lab, "estimate_seconds"), (lab, "block_norms"), (lab, "finite_difference_check")]
+PAGES = ("build", "jacobian", "spectrum", "compare", "perturb", "why")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def precomputed(tmp_path_factory, exp):
     folder = tmp_path_factory.mktemp("store")
-    report = precompute(LECTURE, folder, say=lambda s: None)
+    report = precompute(exp, folder, say=lambda s: None)
     assert not [k for k, v in report.items() if v.startswith("skipped")], report
     return folder
 
 
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return precomputed(tmp_path_factory, LECTURE)
+
+
+class Calls(list):
+    """The kinds of every recipe that ran; `asked`: every key a page asked for (lab.get), and those a result
+    put together from stored ones asked for (Results.get)."""
+    asked: list
+
+
 @pytest.fixture
 def counted(monkeypatch):
-    calls = []
-    for module, name in COMPUTATIONS:
-        real = getattr(module, name)
-        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: (calls.append(_name), _real(*a, **k))[1])
+    calls = Calls()
+    calls.asked = []
+    for kind, recipe in list(RECIPES.items()):
+        def compute(*a, _real=recipe.compute, _kind=kind, **k):
+            calls.append(_kind)
+            return _real(*a, **k)
+        monkeypatch.setitem(RECIPES, kind, dataclasses.replace(recipe, compute=compute))
+    real_get = lab.get
+
+    def get(kind, exp, *args):
+        calls.asked.append((kind, exp, *args))
+        return real_get(kind, exp, *args)
+    monkeypatch.setattr(lab, "get", get)
+    real_nested = Results.get
+
+    def nested(self, kind, exp, *args, **k):
+        calls.asked.append((kind, exp, *args))
+        return real_nested(self, kind, exp, *args, **k)
+    monkeypatch.setattr(Results, "get", nested)
     return calls
 
 
 def fresh_server_state(monkeypatch, folder):
-    """As if the server had just started with TJ_CACHE_DIR=folder: no cached limits, results or bad-file marks."""
+    """As if the server had just started with TJ_CACHE_DIR=folder: no cached limits or results."""
     monkeypatch.setenv("TJ_CACHE_DIR", str(folder))
     st.cache_resource.clear()
-    lab._UNUSABLE.clear()
 
 
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
+def page(name: str, exp=LECTURE) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300)
+    for k, v in query_params(exp, compact=True).items():
+        at.query_params[k] = v
+    at.run()
     at.switch_page(f"views/{name}.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
-@pytest.mark.slow
-def test_walk_after_precompute_computes_nothing(store, counted, monkeypatch):
-    fresh_server_state(monkeypatch, store)
-    at = page("build")
-    at.button[0].click()       # Train
-    assert not at.run().exception
-    at = page("jacobian")
-    next(b for b in at.button if b.key == "fd_check").click()
-    assert not at.run().exception and "relative error ‖J·v − FD‖ / ‖FD‖" in [m.label for m in at.metric]
+def click(at: AppTest, button) -> AppTest:
+    button.click()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def walk(exp) -> dict[str, str]:
+    """Every page with its default settings, pressing only Train and the finite-difference check; their texts."""
     texts = {}
-    for name in ("spectrum", "compare", "perturb", "why"):
-        at = page(name)
+    for name in PAGES:
+        at = page(name, exp)
+        if name == "build":
+            click(at, at.button[0])
+        if name == "jacobian":
+            click(at, at.button(key="fd_check"))
         assert not [b.key for b in at.button if b.key and b.key.startswith(("compute", "run"))], name
         texts[name] = " ".join(m.value for m in (*at.markdown, *at.caption, *at.info))
+    return texts
+
+
+def stored_keys(folder) -> set[str]:
+    return set(DiskCache(folder).keys())
+
+
+@pytest.fixture(scope="module")
+def cnn_store(tmp_path_factory):
+    return precomputed(tmp_path_factory, tj.preset("cnn"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lecture", "cnn"])
+def test_a_walk_after_precompute_computes_nothing_and_asks_for_exactly_what_is_stored(name, request, monkeypatch):
+    exp = tj.preset(name)
+    folder = request.getfixturevalue("store" if name == "lecture" else "cnn_store")
+    counted = request.getfixturevalue("counted")  # after the store: only the walk is counted
+    fresh_server_state(monkeypatch, folder)
+    texts = walk(exp)
     assert "Test loss without the nudge" in texts["perturb"]
     assert "Share of the predicted subspace" in texts["why"]
-    assert counted == [], f"the walk computed {counted}"
+    computed = [kind for kind in counted if RECIPES[kind].stored]  # the others put stored results together
+    assert computed == [], f"the walk computed {computed}"
+    assert {kind for kind, *_ in counted.asked} <= set(RECIPES)
+    asked = {key_text(k) for k in counted.asked if RECIPES[k[0]].stored}
+    assert asked == stored_keys(folder), (asked ^ stored_keys(folder))
+
+
+def test_every_page_result_has_a_stored_recipe_and_a_key_of_its_own(store):
+    for name in ("lecture", "cnn", "attention"):
+        keys = [k for ks in page_results(tj.preset(name)).values() for k in ks if not callable(k)]
+        assert all(k[0] in RECIPES and RECIPES[k[0]].stored for k in keys), name
+        assert len(set(keys)) == len(keys), name
+    assert all(DiskCache(store).has(k) for ks in page_results(LECTURE).values() for k in ks if not callable(k))
 
 
 def test_the_walk_without_a_store_does_compute(counted, monkeypatch, tmp_path):
     # The counter can see a computation: a page whose results are not stored computes them.
     fresh_server_state(monkeypatch, tmp_path)
     at = page("jacobian")
-    next(b for b in at.button if b.key == "compute_jacobian").click()
-    assert not at.run().exception
-    assert "training_jacobian" in counted
+    click(at, at.button(key="compute_jacobian"))
+    assert "jacobian" in counted
+
+
+def test_a_jacobian_is_read_from_disk_at_most_once_on_a_miss_and_never_on_a_hit(store, monkeypatch):
+    reads = []
+    real = DiskCache.get
+    monkeypatch.setattr(DiskCache, "get", lambda self, key: (reads.append(key[0]), real(self, key))[1])
+    results = Results(folder=store)
+    res = results.get("jacobian", LECTURE)        # a miss in memory, on disk: one read
+    assert reads == ["jacobian"]
+    assert results.get("jacobian", LECTURE) is res and reads == ["jacobian"]     # a hit: none
+    Results(folder=store).get("jacobian", LECTURE.replace(**{"train.epochs": 1}))  # not on disk: computed, no read
+    assert reads == ["jacobian"]
 
 
 def test_rerun_skips_everything_stored(store, counted):
@@ -108,12 +174,6 @@ def test_stored_results_are_the_computed_ones(store):
     spec = tj.spectrum(res.jacobian, res.theta0, res.theta_final)
     again = tj.perturb.output_effect(LECTURE, res.theta_final, spec.Vh, 1.0)
     assert found.keys() == again.keys() and all(np.array_equal(found[k], again[k]) for k in again)
-
-
-def test_every_page_job_is_stored_under_its_own_key(store):
-    keys = [j.key for j in jobs(LECTURE) if j.compute is not None and not callable(j.key)]
-    assert len(set(keys)) == len(keys)
-    assert all(DiskCache(store).has(k) for k in keys)
 
 
 def test_a_damaged_or_foreign_file_reads_as_missing(tmp_path):

@@ -8,7 +8,8 @@ from .mlp import MLPSpec
 from .module import ModuleSpec, from_module
 from .networks import forward, init_params, layout
 from .presets import PRESETS, Experiment, preset
-from .spectrum import Spectrum, SVDFailed, bulk_mask, region_counts, regions, spectrum
+from .spectrum import REGIONS, Spectrum, SVDFailed, bulk_mask, region_counts, regions, spectrum
+from .results import RECIPES, OverLimits, Results
 from .train import TrainResult, TrainSpec, train
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Cancelled", "Diverged", "JacobianResult", "jacobian_vector_product", "memory_estimate", "training_jacobian",
     "CNNSpec", "Conv", "MLPSpec", "ModuleSpec", "from_module", "forward", "init_params", "layout",
     "PRESETS", "Experiment", "preset",
-    "Spectrum", "SVDFailed", "bulk_mask", "region_counts", "regions", "spectrum",
+    "REGIONS", "Spectrum", "SVDFailed", "bulk_mask", "region_counts", "regions", "spectrum",
     "TrainResult", "TrainSpec", "train",
+    "RECIPES", "OverLimits", "Results",
 ]

@@ -11,21 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import progress
+from .jacobian import ENGINES
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"error: {message}\n")
-
-
-def _progress(start):
-    def show(done, total):
-        elapsed = time.perf_counter() - start
-        left = elapsed / done * (total - done) if done else float("nan")
-        sys.stderr.write(f"\rJacobian {done:>6,}/{total:,} columns  {elapsed:6.1f} s elapsed  ~{left:5.0f} s left ")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-    return show
 
 
 def _module_experiment(args):
@@ -140,9 +132,9 @@ def _columns(text, n_params):
 def cmd_columns(args, exp, theta0, out):
     from .jacobian import training_jacobian
 
-    start = time.perf_counter()
-    res = training_jacobian(exp, theta0, progress=_progress(start), engine=args.engine,
-                            columns=_columns(args.columns, exp.model.n_params))
+    with progress.stderr("Jacobian", "columns") as report:
+        res = training_jacobian(exp, theta0, progress=report, engine=args.engine,
+                                columns=_columns(args.columns, exp.model.n_params))
     np.savez(out, columns=np.array(res.columns), block=res.jacobian.numpy(), theta0=res.theta0.numpy(),
              theta_final=res.theta_final.numpy(), config=np.array(exp.to_json()))
     print(f"{_name(args)}  P = {exp.model.n_params:,}  columns {res.columns[0]}:{res.columns[1]}  "
@@ -186,9 +178,10 @@ def _writable(out):
 
 
 def cmd_jacobian(args):
-    from .jacobian import training_jacobian
+    from .jacobian import resolve_engine, training_jacobian
+    from .results import Results
     from .spectrum import spectrum
-    from .store import save, save_cached
+    from .store import save
 
     if args.store:
         return _jacobian_on_cluster(args)
@@ -203,28 +196,17 @@ def cmd_jacobian(args):
         return cmd_columns(args, exp, theta0, out)
     _check_fits(exp, args)
     start = time.perf_counter()
-    res = training_jacobian(exp, theta0, progress=_progress(start), engine=args.engine)
-    spec = spectrum(res.jacobian, res.theta0, res.theta_final)
+    if theta0 is None and args.engine in (None, resolve_engine(exp)):  # the config's own J: the shared recipes
+        results = Results(folder=args.cache_dir)
+        res = results.get("jacobian", exp, reporter=progress.stderr)
+        spec = results.get("spectrum", exp, reporter=progress.stderr)
+    else:  # another θ_0 or engine: not the config's J, so not cached
+        with progress.stderr("Jacobian", "columns") as report:
+            res = training_jacobian(exp, theta0, progress=report, engine=args.engine)
+        spec = spectrum(res.jacobian, res.theta0, res.theta_final)
+        args.cache_dir = None
     save(out, res, spec)
-    cached = save_cached(args.cache_dir, res, spec)
-    _summary(args, exp, res, spec, out, cached, time.perf_counter() - start)
-
-
-def _block_progress(start):
-    began = []  # when the tasks were submitted: the rate excludes starting the cluster
-
-    def show(done, total, cols, cols_total):
-        now = time.perf_counter()
-        if not began:
-            began.append(now)
-        elapsed = now - start
-        left = f"~{(now - began[0]) / cols * (cols_total - cols):.0f} s left" if cols else "estimating time left"
-        sys.stderr.write(f"\rblocks {done:,}/{total:,}  columns {cols:,}/{cols_total:,}  {elapsed:6.1f} s elapsed  "
-                         f"{left}   ")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-    return show
+    _summary(args, exp, res, spec, out, args.cache_dir, time.perf_counter() - start)
 
 
 def _jacobian_on_cluster(args):
@@ -238,9 +220,9 @@ def _jacobian_on_cluster(args):
     exp = _experiment(args)
     if args.out:
         _writable(args.out)
-    start = time.perf_counter()
-    rep = compute(exp, args.store, block=args.block, workers=args.workers, scheduler=args.scheduler,
-                  engine=args.engine, progress=_block_progress(start))
+    with progress.stderr("Jacobian in column blocks", "columns") as report:
+        rep = compute(exp, args.store, block=args.block, workers=args.workers, scheduler=args.scheduler,
+                      engine=args.engine, progress=lambda blocks, n_blocks, done, total: report(done, total))
     where = args.scheduler or f"a local cluster of {rep.workers} single-threaded workers"
     print(f"store {rep.path}: {rep.n_blocks} blocks; computed {rep.computed} missing blocks "
           f"({rep.corrupt} of them corrupt), {rep.already} were already complete")
@@ -252,8 +234,9 @@ def _jacobian_on_cluster(args):
 
 def _spectrum_from_store(args, path, out):
     from .jstore import as_result, open_store
+    from .results import Results
     from .spectrum import spectrum
-    from .store import save, save_cached
+    from .store import save
 
     store = open_store(path)
     exp = store.experiment
@@ -264,27 +247,15 @@ def _spectrum_from_store(args, path, out):
     res = as_result(store)
     spec = spectrum(res.jacobian, res.theta0, res.theta_final)
     save(out, res, spec)
-    cached = save_cached(args.cache_dir, res, spec)
-    _summary(args, exp, res, spec, out, cached, time.perf_counter() - start, "reading J and training")
+    if args.cache_dir:
+        results = Results(folder=args.cache_dir)
+        results.put("jacobian", exp, value=res)
+        results.put("spectrum", exp, value=spec)
+    _summary(args, exp, res, spec, out, args.cache_dir, time.perf_counter() - start, "reading J and training")
 
 
 def cmd_spectrum(args):
     _spectrum_from_store(args, args.store, args.out)
-
-
-def _bar(label):
-    start = time.perf_counter()
-
-    def show(done, total):
-        elapsed = time.perf_counter() - start
-        left = f"~{elapsed / done * (total - done):.0f} s left" if done else ""
-        filled = int(30 * done / max(total, 1))
-        sys.stderr.write(f"\r  {'#' * filled}{'.' * (30 - filled)} {done:,}/{total:,}  {elapsed:6.1f} s  {left}   ")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-        return False
-    return show
 
 
 def cmd_precompute(args):
@@ -296,7 +267,8 @@ def cmd_precompute(args):
     exp = _experiment(args)
     print(f"precomputing every page of the {args.preset} preset (P = {exp.model.n_params:,}) into {args.cache_dir}",
           flush=True)
-    report = precompute(exp, args.cache_dir, Limits.from_env(), say=lambda s: print(s, flush=True), bar=_bar)
+    report = precompute(exp, args.cache_dir, Limits.from_env(), say=lambda s: print(s, flush=True),
+                        reporter=progress.stderr)
     for label, what in report.items():
         print(f"  {label}: {what}")
     size = sum(f.stat().st_size for f in Path(args.cache_dir).glob("tj-*.npz"))
@@ -326,7 +298,7 @@ def main(argv=None) -> int:
                             "instead of --preset; needs --data")
         p.add_argument("--module-kwargs", metavar="JSON", help="keyword arguments for the factory, as a JSON object")
         p.add_argument("--data", metavar="FILE.npz", help="x_train, y_train, x_test, y_test for --module")
-    jac.add_argument("--engine", choices=("fast", "general"),
+    jac.add_argument("--engine", choices=ENGINES,
                      help="tangent engine (default: the MLP's fast replay, torch.func's general one otherwise)")
     jac.add_argument("--columns", help="START:STOP: compute only these columns of J and save them (no SVD)")
     jac.add_argument("--init-from", help="a .npy file holding a flat θ_0 in tj's layout")

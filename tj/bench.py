@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from .data import load
-from .jacobian import estimate_flops, record, training_jacobian
+from .jacobian import ENGINES, estimate_flops, record, training_jacobian
 from .networks import init_params
 from .presets import preset
 from .train import train
@@ -127,11 +127,11 @@ def paper_engines(rounds: int = PAPER_ROUNDS, columns: int = PAPER_COLUMNS) -> t
     """The paper MLP's two engines timed in alternation, `rounds` times each (one quiet-machine hiccup then
     skews one round, not the ratio): their rows and the general/fast ratio of each round."""
     exp = preset("paper")
-    trajectories = {engine: record(exp, engine=engine) for engine in ("fast", "general")}
+    trajectories = {engine: record(exp, engine=engine) for engine in ENGINES}
     rows, ratios = [], []
     for _ in range(rounds):
         fast, general = (engine_columns("paper", engine, columns, None, trajectories[engine]) for engine in
-                         ("fast", "general"))
+                         ENGINES)
         rows += [fast, general]
         ratios.append(general["per_column_s"] / fast["per_column_s"])
     return rows, ratios

@@ -14,7 +14,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-REGIONS = ("chaotic", "bulk", "stable")
+from .spectrum import REGIONS
 COLORS = {
     "chaotic": "#d62728", "bulk": "#2ca02c", "stable": "#1f77b4",                              # regions
     "train": "#111111", "test": "#ff7f0e", "inverted": "#9467bd", "noise": "#8c564b",         # input sets

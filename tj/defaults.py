@@ -44,6 +44,7 @@ class PerturbDefaults:
     n_eps: int = 13
     n_ks: int = 8
     eps_range: tuple[float, float] = (1e-3, 1e3)
+    see_size: float = 3.0                              # "See it": the step along v_i
     n_spread: int = 5                                  # bulk directions in the linearity spread table
     spread_eps: tuple[float, ...] = (1.0, 100.0, 1000.0)
 
@@ -70,8 +71,50 @@ class WhyDefaults:
         """None: every epoch; else this many evenly spaced checkpoints."""
         return None if p <= self.every_epoch_up_to else self.big_net_checkpoints
 
+    def checkpoints(self, exp) -> tuple[int, ...]:
+        """Steps of the evolution: every epoch, or a few for big nets (P² bytes each)."""
+        from .why import epoch_checkpoints
+        return epoch_checkpoints(exp, self.checkpoint_count(exp.model.n_params))
 
+
+FD_SEED = 0  # the Jacobian page's "random direction seed"
 SPECTRUM = SpectrumDefaults()
 COMPARE = CompareDefaults()
 PERTURB = PerturbDefaults()
 WHY = WhyDefaults()
+
+
+def page_results(exp, limits=None) -> dict[str, list]:
+    """Every stored result each page asks for with its default settings, as keys (kind, exp, *args) of
+    tj.results.RECIPES; a key that depends on an earlier result is a function of the Results. Precompute stores
+    these, and with them what they are computed from."""
+    from . import compare, why
+    from .presets import PRESETS
+    from .validate import validate
+
+    p, n_seeds = exp.model.n_params, COMPARE.n_seeds
+    ks, which = COMPARE.ks(p), COMPARE.fjac_inputs[0]
+    variants = {**compare.variants(exp, n_seeds),
+                **{name: v for name, v in list(compare.switches(exp).items())[:COMPARE.n_switches]
+                   if validate(v, limits).ok}}
+
+    def honest(r):
+        return r.get("bulk direction", exp).index
+    pages = {
+        "home": [("estimate", e) for e in {exp: None, **dict.fromkeys(PRESETS.values())}],
+        "build": [("train", exp)],
+        "jacobian": [("jacobian", exp), ("identity distance", exp), ("blocks", exp), ("fd", exp, FD_SEED)],
+        "spectrum": [("spectrum", exp), ("showcase", exp, SPECTRUM.tau)],
+        "compare": [("sweeps", exp, n_seeds, ks),
+                    ("overlap matrix", exp, n_seeds, COMPARE.k_matrix(p)),
+                    *(("bulk", v) for v in variants.values()), ("fjac", exp, which), ("null overlap", exp, which, ks)],
+        "perturb": [("bulk direction", exp), ("kl", exp, PERTURB.alpha),
+                    lambda r: ("see it", exp, honest(r), PERTURB.see_size),
+                    lambda r: ("linearity", exp, honest(r), PERTURB.eps()),
+                    ("spread", exp, SPECTRUM.tau), ("subspace", exp, PERTURB.subspace_ks(p))],
+        "why": [("evolution", exp, WHY.checkpoints(exp)),
+                ("exact", exp.replace(dtype="float64"))],
+    }
+    if p <= WHY.gd_max_params:
+        pages["why"].append(("gd", why.gd_variant(exp), WHY.gd_segments))
+    return pages

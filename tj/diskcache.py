@@ -98,6 +98,17 @@ class DiskCache:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
 
+    def keys(self) -> list[str]:
+        """The key texts (key_text) of the readable results in the folder."""
+        out = []
+        for path in sorted(self.folder.glob("tj-*.npz")):
+            try:
+                with np.load(path, allow_pickle=False) as f:
+                    out.append(str(f["__key__"]))
+            except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile):
+                continue
+        return out
+
     def has(self, key: tuple) -> bool:
         return path_for(self.folder, key).exists()
 

@@ -251,15 +251,3 @@ def find(directory: str | Path | None, experiment: Experiment) -> JStore | None:
         if store.attrs.get("config_hash") == config_hash(experiment) and store.finished and not store.verify():
             return store
     return None
-
-
-def to_cache(directory: str | Path | None, experiment: Experiment) -> Path | None:
-    """A finished store of this experiment in the app's cache folder, made into the cached .npz (J's SVD done once)."""
-    from .spectrum import spectrum
-    from .store import save_cached
-
-    store = find(directory, experiment)
-    if store is None:
-        return None
-    res = as_result(store)
-    return save_cached(directory, res, spectrum(res.jacobian, res.theta0, res.theta_final))

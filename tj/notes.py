@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .spectrum import REGIONS
+
 ALIGNED = 0.99        # median u·v over the bulk above which a nudge "comes out as it went in"
 IN_DISTRIBUTION = 10  # out-of-distribution KL this many times the training inputs' reads as "invisible in distribution"
 LINEAR = 1e-2         # |δ·u|/(εσ) within this of 1 reads as "J's linear prediction holds"
@@ -25,7 +27,7 @@ def spectrum_notes(sigma: np.ndarray, labels: np.ndarray, alignment: np.ndarray,
                    index: int | None = None, dead_share: float | None = None, n_dead: int = 0) -> str:
     """What the Spectrum page shows: region sizes, bulk alignment, and the direction on screen."""
     p = len(sigma)
-    counts = {r: int((labels == r).sum()) for r in ("chaotic", "bulk", "stable")}
+    counts = {r: int((labels == r).sum()) for r in REGIONS}
     largest = max(counts, key=counts.get)
     bulk = labels == "bulk"
     out = [f"{counts['bulk']:,} of {p:,} σ ({100 * counts['bulk'] / p:.0f} %) lie within τ = {tau:g} of 1: the bulk"

@@ -9,6 +9,7 @@ import torch
 from .data import load, out_of_distribution
 from .networks import forward, init_params
 from .presets import Experiment
+from .spectrum import REGIONS
 from .train import evaluate, train
 
 
@@ -44,12 +45,42 @@ def output_effect(exp: Experiment, theta_final: torch.Tensor, vh: np.ndarray, al
 def region_medians(values: dict, labels: np.ndarray) -> dict[str, dict[str, float]]:
     """Per input set, the median over each region's directions (NaN for an empty region)."""
     return {name: {r: float(np.median(v[labels == r])) if (labels == r).any() else float("nan")
-                   for r in ("chaotic", "bulk", "stable")} for name, v in values.items()}
+                   for r in REGIONS} for name, v in values.items()}
 
 
 def probabilities(exp: Experiment, theta: torch.Tensor, x: torch.Tensor) -> np.ndarray:
     """Class probabilities (N, 10)."""
     return torch.softmax(forward(exp.model, theta.double(), x.double()), -1).numpy()
+
+
+def prediction_titles(exp: Experiment, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> list[str]:
+    """'pred 3 (97%) · true 3' for each input."""
+    probs = probabilities(exp, theta, x)
+    return [f"pred {int(p)} ({100 * probs[i, p]:.0f}%) · true {int(t)}" for i, (p, t) in enumerate(zip(probs.argmax(1), y))]
+
+
+@dataclass(frozen=True, eq=False)
+class StepEffect:
+    """A few images of each input set and the predicted class, with its probability, before → after θ_T + s·v."""
+
+    images: np.ndarray   # (n, pixels), clipped to [0, 1] for display
+    titles: tuple
+
+
+def see_it(exp: Experiment, theta_final: torch.Tensor, v: np.ndarray, size: float, per_set: int = 5,
+           sets=("test", "inverted", "noise")) -> StepEffect:
+    """Predictions on `per_set` images of each input set before and after a step of `size` along v."""
+    inputs = out_of_distribution(load(exp.data))
+    after_theta = theta_final.double() + float(size) * torch.from_numpy(np.ascontiguousarray(v)).double()
+    images, titles = [], []
+    for name in sets:
+        x = inputs[name][:per_set]
+        before, after = probabilities(exp, theta_final, x), probabilities(exp, after_theta, x)
+        for j in range(len(x)):
+            b, a = before[j].argmax(), after[j].argmax()
+            images.append(np.clip(x[j].numpy(), 0, 1))
+            titles.append(f"{name} {j}: {b} {100 * before[j, b]:.0f}% → {a} {100 * after[j, a]:.0f}%")
+    return StepEffect(np.array(images), tuple(titles))
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,7 +1,7 @@
-"""Saving and loading results as .npz: atomic writes, no pickle, shapes checked against the config."""
+"""J and its SVD as one .npz a researcher can open anywhere (CLI --out, the download button, uploads): atomic
+writes, no pickle, shapes checked against the config. The app's own cache folder is tj.diskcache's."""
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import zipfile
@@ -93,12 +93,6 @@ def as_result(saved: Saved) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in (saved.jacobian, saved.theta0, saved.theta_final))
 
 
-def cache_path(directory: str | Path, experiment: Experiment) -> Path:
-    """Where the disk cache keeps an experiment's result: named by a hash of its config."""
-    digest = hashlib.sha256(experiment.to_json().encode()).hexdigest()[:20]
-    return Path(directory) / f"tj-{digest}.npz"
-
-
 def restore(saved: Saved):
     """A loaded file back as (JacobianResult, Spectrum); training is rerun (fast) for the metrics, and must
     land on the file's θ_T bit for bit, else the file is refused as stale."""
@@ -118,28 +112,3 @@ def restore(saved: Saved):
     spec = Spectrum(saved.singular_values.astype(np.float64), u, vh, np.einsum("ji,ij->i", u, vh),
                     np.abs(vh @ moved), 0.0, "loaded from file")
     return JacobianResult(exp, jac, run, 0.0), spec
-
-
-def load_cached(directory: str | Path | None, experiment: Experiment):
-    """(JacobianResult, Spectrum) from the disk cache, or None when absent, corrupt, truncated or stale."""
-    if not directory:
-        return None
-    path = cache_path(directory, experiment)
-    if not path.exists():
-        return None
-    try:
-        saved = load(path)
-        if saved.experiment != experiment:
-            return None
-        return restore(saved)
-    except BadFile:
-        return None
-
-
-def save_cached(directory: str | Path | None, result: JacobianResult, spec: Spectrum) -> Path | None:
-    """Write a result into the disk cache (atomically); None when no cache directory is configured."""
-    if not directory:
-        return None
-    path = cache_path(directory, result.experiment)
-    save(path, result, spec)
-    return path

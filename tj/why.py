@@ -316,6 +316,11 @@ class GDPrediction:
         return float(np.abs(self.predicted - self.measured).max())
 
 
+def gd_variant(experiment: Experiment) -> Experiment:
+    """The same run as plain gradient descent (no momentum): what gd_prediction predicts."""
+    return experiment.replace(**{"train.momentum": 0.0, "train.optimizer": "sgd"})
+
+
 def gd_prediction(experiment: Experiment, n_segments: int = 4, progress=None) -> GDPrediction:
     """Predict J's σ for plain gradient descent from full-training-set Hessian eigenvalues.
 

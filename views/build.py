@@ -67,12 +67,12 @@ if submitted:
         st.stop()
     if checked.experiment != exp:
         lab.set_current(checked.experiment)
-        lab.trained(checked.experiment)
+        lab.get("train", checked.experiment)
         st.rerun()  # the sidebar and the URL show the new experiment; its training is cached by now
 
 n = exp.model.n_params
 mem = tj.memory_estimate(exp)
-est = lab.estimates(exp)
+est = lab.get("estimate", exp)
 c1, c2, c3 = st.columns(3)
 c1.metric("parameters P", f"{n:,}")
 c2.metric(f"J will be ({lab.megabytes(mem['jacobian'])})", f"{n:,} × {n:,}")
@@ -82,7 +82,7 @@ if not over.ok:
     st.warning("**J of this network is over this server's limits** (training still works): " + over.message)
 
 if submitted or lab.have("train", exp) is not None:
-    result = lab.trained(exp)
+    result = lab.get("train", exp)
     if not result.ok:
         step, epoch = result.diverged_at
         st.error(f"**Training diverged** at step {step} (epoch {epoch + 1}): the loss became NaN or infinite. "
@@ -95,10 +95,7 @@ if submitted or lab.have("train", exp) is not None:
                 f"(before training: {m.test_loss[0]:.3f} nats).")
     if m.test_loss[-1] >= m.test_loss[0]:
         st.warning("The network did not learn: the test loss did not go down. Try a smaller learning rate.")
-    logits = tj.forward(exp.model, result.theta_final, data.x_test[:20])
-    probs = logits.softmax(1)
-    titles = [f"pred {int(p)} ({100 * probs[i, p]:.0f}%) · true {int(y)}"
-              for i, (p, y) in enumerate(zip(logits.argmax(1), data.y_test[:20]))]
+    titles = tj.perturb.prediction_titles(exp, result.theta_final, data.x_test[:20], data.y_test[:20])
     st.altair_chart(charts.digits_chart(data.x_test[:20].numpy(), titles, columns=5, size=64))
     st.page_link("views/jacobian.py", label="Next: compute the training Jacobian of this run", icon="➡️")
 else:

@@ -18,12 +18,12 @@ n_seeds = st.slider("other seeds", 2, 8, COMPARE.n_seeds, key="n_seeds")
 runs = {"main": exp, **variants(exp, n_seeds)}
 missing = [name for name, e in runs.items() if lab.have("bulk", e) is None and lab.have("spectrum", e) is None]
 if missing:
-    est = lab.estimates(exp)
+    est = lab.get("estimate", exp)
     st.warning(f"Not computed yet: {', '.join(missing)} — {len(missing)} Jacobians and SVDs of "
                f"{n:,} × {n:,}, about {len(missing) * (est['jacobian'] + est['svd']):.0f} s on this server.")
     if not st.button("Compute the variants", type="primary", key="compute_variants"):
         st.stop()
-spectra = lab.comparison(exp, n_seeds)
+spectra = lab.get("comparison", exp, n_seeds)
 
 st.subheader("Spectra side by side")
 log_y = st.toggle("log axis for σ", value=True, key="compare_log")
@@ -39,11 +39,11 @@ st.latex(r"\mathrm{overlap}_k(A, B) = \frac1k \sum_{i=1}^{k} \cos\phi_i \quad"
          r"\text{(principal angles between the two rank-}k\text{ bulks)}")
 ks = COMPARE.ks(n)
 baseline = [random_overlap(n, k) for k in ks]
-sweeps = lab.overlap_sweeps(exp, n_seeds, ks)
+sweeps = lab.get("sweeps", exp, n_seeds, ks)
 st.altair_chart(charts.overlap_chart(ks, sweeps, baseline))
 k = st.number_input("k for the matrix", min_value=1, max_value=n - 1, value=COMPARE.k_matrix(n), key="k_matrix")
 names = list(spectra)
-matrix = lab.overlap_matrix(exp, n_seeds, int(k))
+matrix = lab.get("overlap matrix", exp, n_seeds, int(k))
 st.altair_chart(charts.matrix_heatmap(names, matrix, f"Bulk overlap at k = {int(k):,} (random: "
                                       f"{random_overlap(n, int(k)):.3f})", "", "", "overlap"))
 table = pd.DataFrame({"k": ks, "random": baseline, **sweeps})
@@ -75,7 +75,7 @@ elif chosen:
     for name in todo:
         if not over[name].ok:
             st.warning(f"{name}: {over[name].message}")
-    sw = {"main": spectra["main"][0], **{name: lab.bulk_of(options[name], name)[0] for name in runnable}}
+    sw = {"main": spectra["main"][0], **{name: lab.get("bulk", options[name])[0] for name in runnable}}
     st.altair_chart(charts.series_chart({k: np.abs(s - 1) for k, s in sw.items()}, "|σ − 1|", True,
                                         "Distance from one against i / P", "i / P", fractions=True))
     st.dataframe(pd.DataFrame(bulk_table(sw, lab.tau())), hide_index=True)
@@ -86,11 +86,11 @@ st.markdown("The Jacobian of the network's log-probabilities with respect to θ 
 input_names = {"test": "test digits", "noise": "Gaussian-noise images"}
 which = st.radio("inputs", list(COMPARE.fjac_inputs), horizontal=True, key="fjac_inputs", format_func=input_names.get)
 if lab.have("fjac", exp, which) is not None or st.button("Compute it", key="compute_fjac"):
-    fj = lab.function_jacobian(exp, which)
+    fj = lab.get("fjac", exp, which)
     st.altair_chart(charts.series_chart({input_names[which]: fj.singular_values[::-1]}, "singular value", True,
                                         "Spectrum of ∂ log p / ∂θ (descending)", "index"))
     fj_ks = COMPARE.ks(n)
-    null_overlap = lab.null_space_overlap(exp, which, fj_ks)
+    null_overlap = lab.get("null overlap", exp, which, fj_ks)
     st.altair_chart(charts.overlap_chart(fj_ks, {f"null space ({input_names[which]}) vs bulk": null_overlap},
                                          [random_overlap(n, kk) for kk in fj_ks], "Null space vs bulk"))
     null_by_count = n - fj.n_outputs

@@ -43,7 +43,7 @@ st.page_link("views/build.py", label="Next: build and train a network", icon="âž
 st.subheader("How long each step takes on this server")
 rows = []
 for name, exp in tj.PRESETS.items():
-    est = lab.estimates(exp)
+    est = lab.get("estimate", exp)
     res, spec = lab.have("jacobian", exp), lab.have("spectrum", exp)
     rows.append({
         "preset": name, "P": f"{exp.model.n_params:,}", "steps": exp.train.epochs * (exp.data.n_train // exp.train.batch_size),

@@ -14,7 +14,7 @@ exp = lab.current()
 n = exp.model.n_params
 
 if lab.have("jacobian", exp) is None:
-    est = lab.estimates(exp)
+    est = lab.get("estimate", exp)
     st.markdown(f"J for the current experiment is not computed yet: **{n:,} × {n:,}** "
                 f"({lab.megabytes(tj.memory_estimate(exp)['jacobian'])}), about **{est['jacobian']:.0f} s** on this "
                 f"server. Each column is one tangent vector pushed through all "
@@ -28,19 +28,19 @@ if lab.have("jacobian", exp) is None:
     if not go:
         st.stop()
     try:
-        lab.jacobian(exp)
+        lab.get("jacobian", exp)
     except (tj.Diverged, tj.Cancelled, MemoryError, RuntimeError) as err:
         st.error(lab.explain_failure(err))
         st.stop()
     st.rerun()  # redraw without the 'not computed yet' panel
 
-res = lab.jacobian(exp)
-relative, largest = lab.identity_distance(exp)
+res = lab.get("jacobian", exp)
+relative, largest = lab.get("identity distance", exp)
 c1, c2, c3 = st.columns(3)
 c1.metric("computed in", f"{res.seconds:.1f} s")
 c2.metric("‖J − I‖_F / ‖I‖_F", f"{relative:.4f}")
 c3.metric("largest |J − I| entry", f"{largest:.3g}")
-names, norms = lab.structure(exp)
+names, norms = lab.get("blocks", exp)
 top = divmod(int(norms.argmax()), norms.shape[1])
 block_top = f"effect on {names[top[0]]} of a nudge to {names[top[1]]}"
 st.altair_chart(charts.block_heatmap(names, norms.numpy()))
@@ -52,7 +52,7 @@ st.markdown("Pick a random unit direction v, retrain from θ₀ + εv and θ₀ 
             "central difference with J·v read off the matrix.")
 seed = st.number_input("random direction seed", min_value=0, value=0, step=1)
 if st.button("Check J·v against finite differences", key="fd_check"):
-    check = lab.fd_check(exp, int(seed))
+    check = lab.get("fd", exp, int(seed))
     a, b = st.columns(2)
     a.metric("relative error ‖J·v − FD‖ / ‖FD‖", f"{check.relative_error:.2e}")
     b.metric("‖J·v‖", f"{check.jv.norm().item():.4f}")
@@ -64,7 +64,7 @@ st.subheader("Downloads")
 
 def npz_bytes() -> bytes:
     buf = io.BytesIO()
-    save(buf, res, lab.spectrum(exp))
+    save(buf, res, lab.get("spectrum", exp))
     return buf.getvalue()
 
 

@@ -2,15 +2,12 @@
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 import lab
-import tj
 from tj import charts
 from tj.defaults import PERTURB
 from tj.notes import perturb_notes
-from tj.data import out_of_distribution
-from tj.perturb import SUBSPACES, probabilities, region_medians
+from tj.perturb import SUBSPACES, region_medians
 
 st.title("Perturb along singular directions")
 exp = lab.current()
@@ -19,18 +16,17 @@ if lab.have("spectrum", exp) is None:
     st.warning("This page needs the spectrum of the current experiment's training Jacobian, not computed yet.")
     if not st.button(f"Compute J ({n:,} × {n:,}) and its spectrum", type="primary", key="compute_spectrum_perturb"):
         st.stop()
-spec = lab.spectrum(exp)
-res = lab.jacobian(exp)
+spec = lab.get("spectrum", exp)
 sigma = spec.singular_values
 labels = lab.regions(sigma)
 bulk = np.flatnonzero(labels == "bulk")
 exact = bulk[np.abs(sigma[bulk] - 1) < 1e-6]
-honest = lab.bulk_direction(exp)
+honest = lab.get("bulk direction", exp)
 typical_bulk = honest.index
 
 st.subheader("1 · Does moving along v_i change what the network says?")
 alpha = st.number_input("step size α (θ_T + α v_i, ‖v_i‖ = 1)", min_value=0.0, value=PERTURB.alpha, key="alpha")
-kl = lab.output_effect(exp, float(alpha))
+kl = lab.get("kl", exp, float(alpha))
 st.altair_chart(charts.kl_chart(kl))
 medians = region_medians(kl, labels)
 summary = pd.DataFrame(medians)
@@ -43,19 +39,9 @@ st.download_button("KL per direction (.csv)", pd.DataFrame({"index": np.arange(n
 st.subheader("2 · See it")
 c1, c2 = st.columns(2)
 index = c1.number_input("direction index i", 0, n - 1, typical_bulk, key="see_index")
-size = c2.number_input("size of the step", min_value=0.0, value=float(max(alpha, 1.0)) * 3, key="see_size")
-sets = out_of_distribution(tj.load(exp.data))
-theta_after = res.theta_final.double() + float(size) * torch.from_numpy(np.ascontiguousarray(spec.Vh[int(index)]))
-images, titles = [], []
-for name in ("test", "inverted", "noise"):
-    x = sets[name][:5]
-    before = probabilities(exp, res.theta_final, x)
-    after = probabilities(exp, theta_after, x)
-    for j in range(len(x)):
-        b, a = before[j].argmax(), after[j].argmax()
-        images.append(np.clip(x[j].numpy(), 0, 1))
-        titles.append(f"{name} {j}: {b} {100 * before[j, b]:.0f}% → {a} {100 * after[j, a]:.0f}%")
-st.altair_chart(charts.digits_chart(np.array(images), titles, columns=5, size=64))
+size = c2.number_input("size of the step", min_value=0.0, value=PERTURB.see_size, key="see_size")
+step = lab.get("see it", exp, int(index), float(size))
+st.altair_chart(charts.digits_chart(step.images, list(step.titles), columns=5, size=64))
 st.caption(f"v_{int(index)} is {labels[int(index)]} (σ = {sigma[int(index)]:.5g}). Titles: predicted class and its "
            "probability before → after the step. Noise images are clipped to [0, 1] for display.")
 
@@ -70,7 +56,7 @@ lin = losses = None
 if lab.have("linearity", exp, choices[pick], eps) is None and not st.button("Retrain", key="run_linearity"):
     st.info("Each ε is one full training run from θ₀ + ε v_k.")
 else:
-    lin = lab.linearity(exp, choices[pick], eps)
+    lin = lab.get("linearity", exp, choices[pick], eps)
     st.altair_chart(charts.linearity_chart(lin))
     st.download_button("linearity (.csv)", pd.DataFrame(vars(lin) | {"index": lin.index}).to_csv(index=False),
                        "linearity.csv", "text/csv", on_click="ignore")
@@ -86,7 +72,7 @@ if lab.have("spread", exp, lab.tau()) is None and \
             f"|σ−1| ≈ τ = {lab.tau():g}, each retrained at ε = "
             f"{', '.join(f'{e:g}' for e in PERTURB.spread_eps)}.")
 else:
-    sp = lab.spread(exp)
+    sp = lab.get("spread", exp, lab.tau())
     st.dataframe(pd.DataFrame(sp.rows()).style.format({"i": "{:d}", "|σ−1|": "{:.1e}"}, precision=3),
                  hide_index=True)
     st.caption(f"|δ·u|/(εσ) = 1 is J's linear prediction holding exactly after retraining from θ₀ + εv_i. "
@@ -99,7 +85,7 @@ ks = PERTURB.subspace_ks(n, n_ks)
 if lab.have("subspace", exp, ks) is None and not st.button("Train in subspaces", key="run_subspace"):
     st.info(f"{len(ks) * len(SUBSPACES)} training runs, each restricted to θ = θ₀ + Bᵀc.")
 else:
-    losses = lab.subspace(exp, ks)
+    losses = lab.get("subspace", exp, ks)
     st.altair_chart(charts.subspace_chart(ks, losses))
     st.download_button("subspace training (.csv)", pd.DataFrame({"k": ks, **losses}).to_csv(index=False),
                        "subspace_training.csv", "text/csv", on_click="ignore")

@@ -1,5 +1,4 @@
 """Spectrum: σ by index with the three regions, alignment, movement, and what a direction looks like."""
-import numpy as np
 import streamlit as st
 
 import lab
@@ -30,13 +29,13 @@ if lab.have("spectrum", exp) is None:
         if not st.button(f"Compute J ({n:,} × {n:,}) and its spectrum", type="primary", key="compute_spectrum"):
             st.stop()
     try:
-        lab.spectrum(exp)
+        lab.get("spectrum", exp)
     except (tj.Diverged, tj.Cancelled, tj.SVDFailed, MemoryError, RuntimeError) as err:
         st.error(lab.explain_failure(err))
         st.stop()
     st.rerun()
 
-spec = lab.spectrum(exp)
+spec = lab.get("spectrum", exp)
 sigma = spec.singular_values
 
 left, right = st.columns([2, 1])
@@ -74,11 +73,11 @@ st.subheader("One direction, up close")
 dead = dead_pixels(trained_inputs(exp)).numpy()
 if "direction_index" not in st.session_state or st.session_state.get("direction_for") != exp:
     st.session_state["direction_for"] = exp
-    st.session_state["direction_index"] = lab.showcase_direction(exp, dead)
+    st.session_state["direction_index"] = lab.get("showcase", exp, lab.tau())
 index = st.number_input("singular index i", min_value=0, max_value=n - 1, step=1, key="direction_index",
                         help="Opens on a bulk direction: on an MLP the one whose first-layer images put the most "
                              "weight on dead pixels")
-names, shares, first = lab.direction(exp, int(index))
+names, shares, first = lab.get("direction", exp, int(index))
 st.markdown(f"σ_{index} = **{sigma[index]:.6g}** ({labels[index]}), alignment u·v = **{spec.alignment[index]:.4f}**, "
             f"training moved along it by **{spec.movement[index]:.3g}**.")
 st.altair_chart(charts.block_share_chart(names, shares))

@@ -19,18 +19,18 @@ st.markdown("Three questions the paper leaves open: *when* does the bulk form, *
 
 st.subheader("1 · Watch the bulk form")
 st.markdown("Forward mode carries ∂θ_t/∂θ₀ through every step, so J after each epoch comes from the same run.")
-if lab.have("evolution", exp, lab.evolution_steps(exp)) is None and \
+if lab.have("evolution", exp, WHY.checkpoints(exp)) is None and \
         not st.button("Compute J through training", type="primary", key="compute_evolution"):
     st.info(f"One run of the Jacobian engine ({n:,} columns), keeping J at every checkpoint.")
 else:
-    evo = lab.evolution(exp)
+    evo = lab.get("evolution", exp, WHY.checkpoints(exp))
     tau = lab.tau()
     st.caption(f"Regions with the session's {lab.bulk_rule()} (set on Spectrum).")
     counts = pd.DataFrame(evo.counts(tau)).assign(epoch=evo.epochs)
     st.altair_chart(charts.series_chart({f"epoch {e:g}": np.abs(s - 1) for e, s in zip(evo.epochs, evo.sigma)},
                                         "|σ − 1|", True, "|σ − 1| by index after each checkpoint", "singular index i"))
-    st.altair_chart(charts.counts_chart(evo.epochs, {r: counts[r].to_numpy() for r in ("chaotic", "bulk", "stable")}))
-    st.dataframe(counts[["epoch", "chaotic", "bulk", "stable"]], hide_index=True)
+    st.altair_chart(charts.counts_chart(evo.epochs, {r: counts[r].to_numpy() for r in tj.REGIONS}))
+    st.dataframe(counts[["epoch", *tj.REGIONS]], hide_index=True)
     st.download_button("counts per epoch (.csv)", counts.to_csv(index=False), "bulk_by_epoch.csv", "text/csv",
                        on_click="ignore")
 
@@ -73,7 +73,7 @@ if lab.have("exact", exp.replace(dtype="float64")) is None and \
         not st.button("Count them in a float64 J", key="compute_exact"):
     st.info("The exact count needs J in float64 (float32 rounding blurs |σ − 1| below about 1e-6).")
 else:
-    pred, sigma64, exact_rows = lab.exact_check(exp)
+    pred, sigma64, exact_rows = lab.get("exact", exp.replace(dtype="float64"))
     a, b, c, d = st.columns(4)
     if kind == "dense":
         a.metric("dead-pixel directions", f"{pred.n_dead_pixel_directions:,}")
@@ -116,7 +116,7 @@ st.altair_chart(charts.series_chart({"eigenvalues of XᵀX / N": moments}, "eige
                                     floor=1e-12))
 st.caption("Pixel directions of tiny variance barely feed the first layer: their weights are nearly untouched, "
            "which is where most of the approximate bulk comes from.")
-gd = exp.replace(**{"train.momentum": 0.0, "train.optimizer": "sgd"})
+gd = tj.why.gd_variant(exp)
 st.markdown("For plain gradient descent, J = ∏(I − η_t H_t). If the Hessian were constant, σ_i would be "
             "∏(1 − η_t λ_i): positive curvature contracts, zero keeps, negative expands. Here the prediction uses "
             "the Hessian at a few checkpoints, run **without momentum**.")
@@ -124,16 +124,16 @@ if n > WHY.gd_max_params:
     st.info(f"Hessians of P = {n:,} parameters are too big for this panel; use the lecture preset.")
 elif lab.have("gd", gd, WHY.gd_segments) is None and not st.button("Compare with the Hessian prediction", key="compute_gd"):
     st.caption(f"J of the run without momentum, then {WHY.gd_segments} Hessians of {n:,} × {n:,} and their "
-               f"eigenvalues: about {lab.gd_seconds(gd, WHY.gd_segments):.0f} s on this server (estimated from a "
+               f"eigenvalues: about {lab.get('gd seconds', gd, WHY.gd_segments):.0f} s on this server (estimated from a "
                "timed probe).")
 else:
-    pred_gd = lab.gd_prediction(gd, WHY.gd_segments)
+    pred_gd = lab.get("gd", gd, WHY.gd_segments)
     predicted_name = f"predicted ∏(1 − η_t λ_i), Hessian at {WHY.gd_segments} checkpoints"
     st.altair_chart(charts.series_chart({"measured σ (momentum 0)": pred_gd.measured,
                                          predicted_name: pred_gd.predicted},
                                         "σ", True, "Curvature predicts the regions", "index i",
                                         dashed=(predicted_name,)))
-evo = lab.have("evolution", exp, lab.evolution_steps(exp))
+evo = lab.have("evolution", exp, WHY.checkpoints(exp))
 st.info("**What to notice.** "
         + (evolution_notes(evo.epochs, evo.counts(lab.tau())) + " " if evo is not None else "")
         + untouched_sentence + " The much larger approximate bulk lives where the inputs have little variance and "
