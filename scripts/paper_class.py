@@ -147,20 +147,19 @@ def cmd_direction(args):
     import tj
     from tj.defaults import SPECTRUM
     from tj.perturb import linearity
-    from tj.precompute import bulk_direction
-    from tj.store import load_cached
+    from tj.results import Results
 
     exp = tj.preset(args.preset)
-    found = load_cached(args.cache_dir, exp)
-    if found is None:
+    results = Results(folder=args.cache_dir)
+    spec = results.have("spectrum", exp)
+    if spec is None:
         raise SystemExit(f"no stored J for the {args.preset} preset in {args.cache_dir}; run precompute first")
-    spec = found[1]
     sigma = spec.singular_values
     dist = np.abs(sigma - 1)
     bulk = np.flatnonzero(dist < SPECTRUM.tau)
     approx = bulk[dist[bulk] >= 1e-6]
     old = int(approx[len(approx) // 2])              # the rule the Perturb page used before this issue
-    new = bulk_direction(exp, spec)
+    new = results.get("bulk direction", exp)
     eps = (1.0, 100.0, 1000.0)
     rows = {}
     named = [("new default", new.index), ("before (middle of |σ−1| ≥ 1e-6)", old)]
@@ -171,7 +170,7 @@ def cmd_direction(args):
         rows[name] = {"i": i, "|σ−1|": float(dist[i]),
                       "|δ·u|/(εσ)": {f"{e:g}": float(r) for e, r in zip(eps, lin.along / lin.predicted)},
                       "test loss": {f"{e:g}": float(t) for e, t in zip(eps, lin.test_loss)}}
-    base = found[0].train.metrics.test_loss[-1]
+    base = results.get("train", exp).metrics.test_loss[-1]
     record(f"bulk direction {args.preset}", {"test loss without the nudge": float(base),
                                              "untouched share of the new direction": new.untouched_share, **rows})
 

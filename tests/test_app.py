@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 import lab
 import tj
+import tj.jacobian
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -114,7 +115,7 @@ def test_spectrum_first_offers_to_compute_then_jacobian_is_computed_once(monkeyp
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(tj, "training_jacobian", counting)
+    monkeypatch.setattr(tj.jacobian, "training_jacobian", counting)
     at = ok(app("spectrum"))
     assert any("not computed yet" in w.value for w in at.warning)
     assert not charts(at)

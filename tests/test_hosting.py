@@ -1,4 +1,5 @@
 """Ready for a class: limits, failures in words, shared computation, saved files, shareable URLs."""
+import sys
 import threading
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import lab
 import tj
+import tj.jacobian
 from tj.cache import ResultCache
 from tj.diskcache import DiskCache, path_for
 from tj.store import load, restore, save
@@ -82,7 +84,7 @@ def test_out_of_memory_and_svd_failure_and_stop_read_as_messages(monkeypatch):
     def no_memory(*a, **k):
         raise MemoryError("DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr(tj, "training_jacobian", no_memory)
+    monkeypatch.setattr(tj.jacobian, "training_jacobian", no_memory)
     at = app("jacobian")
     at.button(key="compute_jacobian").click()
     at.run()
@@ -92,7 +94,7 @@ def test_out_of_memory_and_svd_failure_and_stop_read_as_messages(monkeypatch):
     def no_svd(*a, **k):
         raise tj.SVDFailed("the SVD of J did not converge (simulated)")
 
-    monkeypatch.setattr(tj, "spectrum", no_svd)
+    monkeypatch.setattr(sys.modules["tj.spectrum"], "spectrum", no_svd)
     at = app("spectrum")
     at.button(key="compute_spectrum").click()
     at.run()
@@ -102,7 +104,7 @@ def test_out_of_memory_and_svd_failure_and_stop_read_as_messages(monkeypatch):
     def cancelled(*a, **k):
         raise tj.Cancelled("stopped after 64 of 1210 columns")
 
-    monkeypatch.setattr(tj, "training_jacobian", cancelled)
+    monkeypatch.setattr(tj.jacobian, "training_jacobian", cancelled)
     at = app("jacobian", {"seed": "5"})
     at.button(key="compute_jacobian").click()
     at.run()
@@ -140,7 +142,7 @@ def test_disk_cache_is_used_and_a_corrupt_file_is_recomputed(tmp_path, monkeypat
     assert not at.exception and all(folder.get((k, exp)) is not None for k in ("jacobian", "spectrum"))  # rewritten
     lab.results().clear()
     calls = []
-    monkeypatch.setattr(tj, "training_jacobian", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(tj.jacobian, "training_jacobian", lambda *a, **k: calls.append(1))
     at = app("spectrum")  # straight from disk: no compute button, no computation
     assert not calls and int(metric(at, "bulk").replace(",", "")) > 0
 
