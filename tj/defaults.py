@@ -101,7 +101,7 @@ def page_results(exp, limits=None) -> dict[str, list]:
     def honest(r):
         return r.get("bulk direction", exp).index
     pages = {
-        "home": [("estimate", e) for e in {exp: None, **dict.fromkeys(PRESETS.values())}],
+        "home": [("estimate", e) for e in dict.fromkeys((exp, *PRESETS.values()))],
         "build": [("train", exp)],
         "jacobian": [("jacobian", exp), ("identity distance", exp), ("blocks", exp), ("fd", exp, FD_SEED)],
         "spectrum": [("spectrum", exp), ("showcase", exp, SPECTRUM.tau)],

@@ -48,7 +48,7 @@ def precompute(exp: Experiment, folder: str | Path, limits=None, say=print, repo
     for page, keys in pages.items():
         for key in keys:
             done += 1
-            label = f"{page}: {key[0] if isinstance(key, tuple) else 'a result that depends on another'}"
+            label = page
             try:
                 kind, e, *args = key(results) if callable(key) else key
                 label = f"{page}: {kind}" + (f" ({_difference(exp, e)})" if e != exp else "")

@@ -76,14 +76,17 @@ def _spectrum(r, exp, progress):
     return spec
 
 
-def _bulk(r, exp, progress):
-    """(σ, Vᵀ in float32) of a variant: its J is decomposed and dropped, to save memory."""
+def _decomposed(exp, progress):
+    """The spectrum of a J that is computed, decomposed and dropped, to save memory."""
     from .jacobian import training_jacobian
     from .spectrum import spectrum
-    spec = r.have("spectrum", exp)
-    if spec is None:
-        res = training_jacobian(exp, progress=progress)
-        spec = spectrum(res.jacobian, res.theta0, res.theta_final)
+    res = training_jacobian(exp, progress=progress)
+    return spectrum(res.jacobian, res.theta0, res.theta_final)
+
+
+def _bulk(r, exp, progress):
+    """(σ, Vᵀ in float32) of a variant."""
+    spec = r.have("spectrum", exp) or _decomposed(exp, progress)
     return spec.singular_values, spec.Vh.astype("float32")
 
 
@@ -121,10 +124,7 @@ def _spread(r, exp, tau, progress):
 
 def _exact(r, exp64, progress):
     """(predicted Untouched, σ of the float64 J, the Vᵀ rows with |σ − 1| < 1e-9); the float64 J is dropped."""
-    from .jacobian import training_jacobian
-    from .spectrum import spectrum
-    res = training_jacobian(exp64, progress=progress)
-    spec = spectrum(res.jacobian, res.theta0, res.theta_final)
+    spec = _decomposed(exp64, progress)
     return why.untouched_for(exp64), spec.singular_values, spec.Vh[np.abs(spec.singular_values - 1) < 1e-9]
 
 
