@@ -71,21 +71,35 @@ def guide_controls():
 
 
 def guide_panel():
-    """The current step's instructions at the top of the page."""
+    """The current step's instructions at the top of the page; returns the slot for its "what to notice"."""
     i = lab.guide_step()
+    st.session_state["guide_page"] = False
+    st.session_state.pop("guide_notice", None)
     if i is None:
-        return
+        return None
     step = guide.STEPS[i - 1]
     with st.container(border=True):
         st.markdown(f"**🎓 Step {i} of {len(guide.STEPS)} · {step.title}**")
         if page.title != step.title:
             st.page_link(f"views/{step.page}.py", label=f"This step is on the {step.title} page: go there",
                          icon="➡️")
-            return
+            return None
+        st.session_state["guide_page"] = True
         press = " then ".join(f"**{b}**" for b in step.press) or "nothing: the page opens computed"
-        st.markdown(f"**Press:** {press}.  \n**Ask first:** *{step.ask}*")
-        with st.expander("What to notice (reveal after the class has answered)"):
-            st.markdown(step.notice)
+        st.markdown(f"**Ask first:** *{step.ask}*  \n**Press:** {press}, then **Reveal**.")
+        if not lab.guide_revealed():
+            if not st.button("Reveal", key="guide_reveal", type="primary",
+                             help="Shows the page's results and what to notice, once the class has answered"):
+                return None
+            lab.reveal_guide_step()
+        st.markdown(f"**What to notice.** {step.look}")
+        return st.empty()
+
+
+def show_notice(slot) -> None:
+    """The page's own "what to notice" (set by lab.notice while it ran) in the guide's slot."""
+    if slot is not None and st.session_state.get("guide_notice"):
+        slot.markdown(st.session_state["guide_notice"])
 
 
 def glossary():
@@ -98,13 +112,16 @@ for error in st.session_state.pop("url_errors", ()):
     st.error(f"The link's settings were not used: {error}")
 with st.sidebar:
     preset_picker()
+    guide_controls()  # above the experiment: on a 720 px projector the guide's buttons stay above the fold
+    st.divider()
     panel = st.empty()
     with panel.container():
         experiment_panel()
-    st.divider()
-    guide_controls()
     glossary()
-guide_panel()
-page.run()
+slot = guide_panel()
+try:
+    page.run()
+finally:
+    show_notice(slot)
 with panel.container():
     experiment_panel()  # now including what the page computed

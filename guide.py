@@ -6,21 +6,21 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Step:
-    """One step of the lecture: where to go, what to press, what to ask before revealing, what to notice."""
+    """One step of the lecture: where to go, what to press, what to ask before revealing, where to look after."""
 
     page: str             # views/<page>.py
     title: str            # the page's title in the sidebar navigation
     press: tuple[str, ...]  # exact button labels, in order (empty: nothing to press)
     ask: str              # the question to put to the class before pressing
-    notice: str           # what to look at once it is revealed (names the page's numbers, does not quote them)
+    look: str             # where to look once revealed (family-neutral; the page's own numbers say what they show)
 
 
 STEPS: tuple[Step, ...] = (
     Step("build", "Build a network", ("Train",),
          "If I press Train again with the same seed, will I get the same θ_T, to the last bit? "
          "J will be P × P: how many numbers is that?",
-         "Read **parameters P** and **J will be**: J has P² entries. The curves and the final test loss show the "
-         "network learned; the same seed always gives the same run, so training is a function θ_0 ↦ θ_T."),
+         "Read **parameters P** and **J will be**: J has P² entries. The curves and the final test loss show "
+         "whether the network learned."),
     Step("jacobian", "Training Jacobian", ("Compute J",),
          "Training moved every weight a lot. Will J be close to the identity matrix, or far from it?",
          "Read **‖J − I‖_F / ‖I‖_F** and **computed in**: every column is one initial weight nudged and pushed "
@@ -29,25 +29,19 @@ STEPS: tuple[Step, ...] = (
          "Out of the P directions of the initialisation, how many does training leave (nearly) alone: a handful, "
          "a tenth, half?",
          "Read the **chaotic / bulk / stable** counts (they sum to P) and move τ: the bulk has no sharp edge. "
-         "The page opens on a bulk direction whose W1 images sit on pixels the digits never light up. Click a "
-         "chaotic point in the first chart and compare its images."),
+         "Click a chaotic point in the first chart and compare its direction with the bulk one the page opens on."),
     Step("compare", "Compare", ("Compute the variants", "Compute it"),
          "Predict: will shuffled labels change the bulk? Will uniform-noise inputs? Will another seed?",
-         "In the table and the overlap matrix: seeds and shuffled labels keep a bulk that overlaps far above the "
-         "random baseline; noise inputs do not. The null space of the parameter-function Jacobian overlaps the "
-         "bulk well above random."),
+         "The overlap chart and matrix: which variants keep a bulk above the random baseline, and which do not?"),
     Step("perturb", "Perturb", ("Retrain", "Train in subspaces"),
          "Push θ_T one unit along a bulk direction. Will the predictions on the training digits change? On noise "
          "images? And how far can we push before J's linear prediction breaks?",
-         "The table of medians: the bulk's KL on train and test is orders of magnitude below the other regions, "
-         "but not on inverted or noise images. Retraining along the bulk direction follows ε σ_k over many "
-         "decades; training only inside the bulk barely learns."),
+         "The table of medians by region and input set, then the retraining along a bulk direction against J's "
+         "linear prediction, and the training restricted to the bulk."),
     Step("why", "Why a bulk?", ("Compute J through training", "Count them in a float64 J"),
          "From the training images alone, without training anything, can you predict how many directions "
          "training cannot move at all?",
-         "Region counts by checkpoint: at epoch 0 everything is bulk, then the regions form in the first epochs "
-         "and freeze. **predicted in total** equals **measured |σ−1| < 1e-9**: dead pixels and the softmax shift "
-         "explain every exactly untouched direction."),
+         "The region counts by checkpoint, then **predicted in total** against **measured |σ−1| < 1e-9**."),
 )
 
 GLOSSARY = {

@@ -127,7 +127,33 @@ def guide_step() -> int | None:
 
 def set_guide_step(step: int | None) -> None:
     st.session_state["guide_step"] = step
+    st.session_state.pop("guide_revealed", None)  # every step starts with its answers hidden
     sync_url()
+
+
+def guide_revealed() -> bool:
+    """Whether the guided lecture's current step has been revealed (Reveal pressed since the step opened)."""
+    step = guide_step()
+    return step is not None and st.session_state.get("guide_revealed") == step
+
+
+def reveal_guide_step() -> None:
+    st.session_state["guide_revealed"] = guide_step()
+
+
+def hold_answers() -> None:
+    """In the guided lecture, on the step's own page, stop here until Reveal: the class answers first."""
+    if st.session_state.get("guide_page") and not guide_revealed():
+        st.info("🔒 The results are hidden until the class has answered: press **Reveal** in the guide above.")
+        st.stop()
+
+
+def notice(text: str) -> None:
+    """The page's "what to notice", from its numbers: under the page, or in the guide once revealed."""
+    if st.session_state.get("guide_page"):
+        st.session_state["guide_notice"] = text
+    else:
+        st.info("**What to notice.** " + text)
 
 
 def check(exp: tj.Experiment) -> Validation:

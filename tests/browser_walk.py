@@ -340,10 +340,24 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
         page.locator(NAV_LINK).filter(has=page.get_by_text(step.page, exact=True)).click()
         wait_idle(page, step.timeout_s)
     page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)
-    for button in step.buttons:
-        page.get_by_role("button", name=button, exact=True).click()
+    reveal = page.get_by_role("button", name="Reveal", exact=True)
+    if guided:  # the class answers first: no results and nothing to notice before Reveal, even when computed
+        assert reveal.count() == 1, f"{where}: the guide has no Reveal button"
+        shown = [label for label in step.metrics if label in metrics(page)]
+        assert not shown and page.get_by_text("What to notice").count() == 0, \
+            f"{where}: answers on the page before Reveal: {shown}"
+
+    def press(button):
+        button.click()
         wait_idle(page, step.timeout_s)
         wait_charts(page, 0)  # whatever this button drew, drawn before the next one is pressed
+    for label in step.buttons:
+        button = page.get_by_role("button", name=label, exact=True)
+        if guided and button.count() == 0 and reveal.count():
+            press(reveal)  # this button is further down, among the results
+        press(button)
+    if guided and reveal.count():
+        press(reveal)
     for text in step.texts:
         page.get_by_text(text).filter(visible=True).first.wait_for(timeout=step.timeout_s * 1000)
     wait_idle(page, step.timeout_s, started=True)

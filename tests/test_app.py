@@ -231,3 +231,29 @@ def test_compare_page_optimizer_and_architecture_switches():
     ok(at.run())
     table = at.dataframe[1].value
     assert table["run"].tolist() == ["main", "momentum 0", "width 32"] and table["P"].tolist() == [1210, 1210, 2410]
+
+
+def test_the_guide_asks_before_it_reveals_and_each_step_starts_hidden():
+    at = ok(app("build"))
+    assert any("What to notice" in i.value for i in at.info)  # outside the guide: under the page, as before
+    at.button(key="guide_start").click()
+    ok(at.run())
+    notices = lambda: [m.value for m in at.markdown if "What to notice" in m.value]  # noqa: E731
+    hidden = lambda: "parameters P" not in [m.label for m in at.metric] and not notices()  # noqa: E731
+    assert hidden() and at.button(key="guide_reveal")
+    at.button(key="guide_reveal").click()
+    ok(at.run())
+    assert metric(at, "parameters P") == "1,210" and notices()
+    assert any("1,464,100 entries" in m.value for m in at.markdown)  # the page's notice, from its numbers
+    at.button(key="guide_next").click()
+    ok(at.run())
+    at.button(key="guide_prev").click()   # back on step 1: hidden again
+    ok(at.run())
+    assert hidden() and at.button(key="guide_reveal")
+
+
+def test_no_guide_text_speaks_of_one_family():
+    import guide
+    for step in guide.STEPS:
+        for text in (step.ask, step.look):
+            assert not any(word in text for word in ("W1", "dead pixel", "orders of magnitude", "noise inputs do not"))

@@ -98,7 +98,8 @@ def _all_charts():
         "series of regions": charts.series_chart(regions3, "count", False),
         "overlap": charts.overlap_chart(ks, {"main vs noise inputs": [0.5, 0.6, 0.7],
                                              "main vs seed 1": [0.5, 0.6, 0.7]}, [0.1, 0.2, 0.3]),
-        "kl": charts.kl_chart({s: np.ones(5) for s in ("train", "test", "inverted", "noise")}),
+        "kl": charts.kl_chart({s: np.ones(5) for s in ("train", "test", "inverted", "noise")}, LABELS5),
+        "flips": charts.flips_chart(_flips()),
         "linearity": charts.linearity_chart(lin),
         "subspace": charts.subspace_chart(ks, {s: [1.0, 2.0, 3.0] for s in ("bulk", "complement of bulk",
                                                                           "top-k (chaotic)", "bottom-k (stable)")}),
@@ -140,11 +141,32 @@ def test_legends_sit_below_charts_and_titles_are_padded():
         assert "padding" in spec, f"{name}: no padding around the chart for its title"
 
 
-def test_train_is_drawn_on_top_of_the_other_input_sets():
-    spec = spec_of(charts.kl_chart({s: np.ones(5) for s in ("train", "test", "inverted", "noise")}))
-    last = spec["layer"][-1]
-    rows = spec["datasets"][last["data"]["name"]]
+LABELS5 = np.array(["chaotic", "bulk", "bulk", "bulk", "stable"])
+
+
+def _flips():
+    from tj.perturb import ClassFlips
+    sizes = np.geomspace(0.1, 100, 4)
+    return ClassFlips(3, sizes, {s: np.linspace(0, 0.5, 4) for s in ("test", "inverted", "noise")},
+                      {s: np.linspace(0.2, 0.9, 4) for s in ("test", "inverted", "noise")}, 20)
+
+
+def test_train_is_drawn_on_top_of_the_other_input_sets_over_the_regions_shaded():
+    spec = spec_of(charts.kl_chart({s: np.ones(5) for s in ("train", "test", "inverted", "noise")}, LABELS5))
+    bands, curves = spec["layer"]
+    assert {r["region"]: (r["min"], r["max"]) for r in spec["datasets"][bands["data"]["name"]]} == \
+        {"chaotic": (0, 0), "bulk": (1, 3), "stable": (4, 4)}
+    rows = spec["datasets"][curves["layer"][-1]["data"]["name"]]
     assert {r["series"] for r in rows} == {"train"}
+
+
+def test_the_class_change_chart_draws_the_direction_solid_and_the_chaotic_mean_dashed():
+    spec = spec_of(charts.flips_chart(_flips()))
+    rows = next(iter(spec["datasets"].values()))
+    assert {(r["direction"], r["inputs"]) for r in rows} == {(d, s) for d in ("v_3", "chaotic (mean of the first 20)")
+                                                            for s in ("test", "inverted", "noise")}
+    assert spec["encoding"]["x"]["scale"]["type"] == "log"
+    assert spec["encoding"]["strokeDash"]["scale"]["range"] == [[1, 0], [6, 4]]
 
 
 def test_gallery_panels_are_keyed_by_position_so_equal_titles_do_not_merge():
@@ -161,3 +183,23 @@ def test_axes_fit_the_data():
     assert counts["encoding"]["x"]["type"] == "ordinal"  # epochs, not 0.5, 1.5, …
     taus = spec_of(charts.series_chart({"float64 J": [1, 2, 3]}, "count", True, x=[1e-12, 1e-6, 1], log_x=True))
     assert taus["encoding"]["x"]["scale"]["type"] == "log"
+
+
+def test_a_direction_is_drawn_in_the_block_that_holds_it_on_the_whole_vectors_scale():
+    import tj
+    from tj.spectrum import direction_by_block
+    cnn, mlp = tj.preset("cnn").model, tj.preset("lecture").model
+    expected = {(cnn, "dense1.W"): ("matrix", (10, 64)), (cnn, "conv1.W"): ("kernels", (4, 1, 3, 3)),
+                (mlp, "W1"): ("images", (16, 8, 8)), (mlp, "b2"): ("vector", (10,))}
+    for (spec, name), (kind, shape) in expected.items():
+        block = next(b for b in tj.layout(spec) if b.name == name)
+        v = np.full(spec.n_params, 1e-7)
+        v[block.start:block.stop] = np.linspace(-0.25, 0.2, block.stop - block.start)
+        v[block.start - 1 if block.start else block.stop] = 0.3   # the largest entry, outside the block
+        d = direction_by_block(spec, v)
+        assert (d.block, d.kind, d.values.shape, d.scale) == (name, kind, shape, 0.3)
+        drawn = spec_of(charts.direction_chart(d, 7))
+        scales = [s["domain"] for s in _color_scales(drawn)] or [drawn["encoding"]["y"]["scale"]["domain"]]
+        assert scales == [[-0.3, 0.3]], (name, scales)   # the whole vector's scale, not the block's own
+    kernels = spec_of(charts.direction_chart(direction_by_block(cnn, np.r_[np.ones(36), np.zeros(cnn.n_params - 36)]), 0))
+    assert kernels["spec"]["width"] >= 96  # a 3×3 kernel readable on a projector

@@ -280,7 +280,7 @@ def test_the_app_loads_a_finished_store_from_its_cache_folder(lecture_store, ref
     import lab
     import streamlit as st
 
-    from tj.diskcache import DiskCache
+    from tj.cache import DiskCache
 
     st.cache_resource.clear()  # as on a freshly started server: limits (and TJ_CACHE_DIR) read anew
     def computed(*a, **k):

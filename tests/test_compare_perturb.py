@@ -137,3 +137,27 @@ def test_overlap_matrix_is_symmetric_with_ones_on_the_diagonal(lecture):
     m = overlap_matrix({"a": s, "b": other, "c": s}, 200)
     assert np.allclose(m, m.T) and np.allclose(np.diag(m), 1) and m[0, 2] == pytest.approx(1, abs=1e-5)
     assert m[0, 1] < 0.99
+
+
+def test_class_changes_follow_the_softmax_shift_and_a_pushed_output_bias():
+    import tj
+    from tj.perturb import ClassFlips, class_flips, flip_shares
+    exp = tiny()
+    theta = init_params(exp.model, exp.seed, torch.float64)
+    bias = tj.layout(exp.model)[-1]                      # the output layer's bias, one entry per class
+    shift, push = torch.zeros(2, len(theta), dtype=torch.float64), 3
+    shift[0, bias.start:bias.stop] = 10 ** -0.5          # the same number added to every logit
+    shift[1, bias.start + push] = 1.0                    # only class 3's logit
+    x = load(exp.data).x_test
+    shares = flip_shares(exp, theta, shift, [0.0, 1.0, 1e6], x)
+    assert (shares[0] == 0).all()                        # the softmax shift never changes a prediction
+    before = tj.forward(exp.model, theta, x.double()).argmax(-1)
+    assert shares[1, 0] == 0 and shares[1, 2] == pytest.approx(float((before != push).double().mean()))
+    sizes = np.array([0.1, 1.0, 10.0, 100.0])
+    held = ClassFlips(0, sizes, {"test": np.array([0, 0, 0.005, 0.2])}, {}, 0)
+    assert held.see_size == 10.0                         # the largest step with at most 1 % changed
+    assert ClassFlips(0, sizes, {"test": np.full(4, 0.5)}, {}, 0).see_size == 0.1
+    res = training_jacobian(exp)
+    spec = spectrum(res.jacobian, res.theta0, res.theta_final)
+    flips = class_flips(exp, res.theta_final, spec.singular_values, spec.Vh, 5, 0.1, sizes)
+    assert set(flips.along) == {"test", "inverted", "noise"} and flips.n_chaotic == min(20, int((spec.singular_values > 1.1).sum()))

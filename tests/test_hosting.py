@@ -12,7 +12,7 @@ import lab
 import tj
 import tj.jacobian
 from tj.cache import ResultCache
-from tj.diskcache import DiskCache, path_for
+from tj.cache import DiskCache, path_for
 from tj.store import load, restore, save
 from tj.validate import query_params
 

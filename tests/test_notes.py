@@ -2,7 +2,7 @@
 import numpy as np
 
 from tj import MLPSpec
-from tj.notes import dead_pixel_share, evolution_notes, linear_up_to, perturb_notes, spectrum_notes
+from tj.notes import compare_notes, dead_pixel_share, evolution_notes, linear_up_to, perturb_notes, spectrum_notes
 from tj.perturb import Linearity
 
 
@@ -39,9 +39,18 @@ def test_dead_pixel_share_is_the_weight_on_dead_first_layer_inputs():
     assert "v_0 (bulk) puts 67 % of its weight" in text and "the 2 pixels" in text
 
 
-def _lin(ratio):
+def _lin(ratio, theta0_norm=float("nan"), test_loss=np.zeros(4)):
     eps = np.array([1e-3, 1e-1, 1e1, 1e3])
-    return Linearity(7, eps, eps * 0.5 * np.asarray(ratio), eps * 0.0, np.zeros(4), eps * 0.5)
+    return Linearity(7, eps, eps * 0.5 * np.asarray(ratio), eps * 0.0, np.asarray(test_loss), eps * 0.5, theta0_norm)
+
+
+def test_linearity_notes_say_where_the_prediction_breaks_and_why_only_when_the_numbers_do():
+    big = perturb_notes({}, _lin([1, 1, 1.5, 1], 5.0, [0.17, 0.17, 0.3, 0.87]), "v_7 (bulk)")
+    assert "From ε = 10 on it does not: that nudge is 2× the norm of θ_0 itself" in big
+    assert "rises from 0.17 to 0.87 nats" in big
+    small = perturb_notes({}, _lin([1, 1, 1.5, 1], 100.0, [0.17] * 4), "v_7 (bulk)")
+    assert "only 0.1× the norm of θ_0" in small and "do not say why" in small and "rises" not in small
+    assert "From ε" not in perturb_notes({}, _lin([1, 1, 1, 1], 5.0), "v_7")
 
 
 def test_linearity_holds_up_to_the_first_miss():
@@ -81,3 +90,14 @@ def test_evolution_notes_say_frozen_only_when_the_last_counts_barely_change():
     assert "still shift by 20: training had not settled" in evolution_notes([0, 1, 2, 3], counts)
     counts[-1] = counts[-2]
     assert "the region counts do not change: they have frozen" in evolution_notes([0, 1, 2, 3], counts)
+
+
+def test_compare_notes_conclude_only_what_the_overlaps_show():
+    mlp = compare_notes({"shuffled labels": 0.82, "noise inputs": 0.31, "seed 1": 0.8, "seed 2": 0.79}, 0.3, 100)
+    assert "Noise inputs stays close to random" in mlp and "set by the inputs, not by the labels" in mlp
+    assert "Every other seed keeps it" in mlp
+    cnn = compare_notes({"shuffled labels": 0.701, "noise inputs": 0.741, "seed 1": 0.626}, 0.35, 100)
+    assert "set by the inputs" not in cnn and "close to random" not in cnn
+    assert "Even noise inputs keep it (0.741, against 0.701 for shuffled labels)" in cnn
+    labels = compare_notes({"shuffled labels": 0.32, "noise inputs": 0.31, "seed 1": 0.31}, 0.3, 10)
+    assert "keep a bulk" not in labels and "Every other seed" not in labels and "set by the inputs" not in labels

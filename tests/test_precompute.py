@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 import lab
 import tj
 from tj.defaults import page_results
-from tj.diskcache import DiskCache, key_text, path_for
+from tj.cache import DiskCache, key_text, path_for
 from tj.precompute import precompute
 from tj.results import RECIPES, Results
 from tj.validate import query_params
@@ -192,7 +192,7 @@ def test_a_damaged_or_foreign_file_reads_as_missing(tmp_path):
 
 
 def test_only_tj_types_are_built_from_a_file(tmp_path):
-    from tj.diskcache import _decode
+    from tj.cache import _decode
     with pytest.raises(ValueError, match="only tj's own result types"):
         _decode({"dataclass": "subprocess:Popen", "fields": {}}, {})
     value = (torch.arange(3.0), {"a": [1, float("nan")]}, tj.preset("lecture"), None)

@@ -113,7 +113,8 @@ def _index_axis(df: pd.DataFrame) -> alt.X:
 def _region_bands(df: pd.DataFrame) -> alt.Chart:
     bands = df.groupby("region")["index"].agg(["min", "max"]).reset_index()
     return alt.Chart(bands).mark_rect(opacity=0.12).encode(
-        x=alt.X("min:Q", scale=alt.Scale(domain=[0, max(1, int(df["index"].max()))], nice=False)), x2="max:Q",
+        x=alt.X("min:Q", title="singular index i (σ descending)",
+                scale=alt.Scale(domain=[0, max(1, int(df["index"].max()))], nice=False)), x2="max:Q",
         color=color("region", REGIONS),
         tooltip=[alt.Tooltip("region:N"), alt.Tooltip("min:Q", title="first index"),
                  alt.Tooltip("max:Q", title="last index")])
@@ -238,32 +239,69 @@ def digits_chart(images, titles, columns: int = 10, size: int = 56) -> alt.Facet
     return _image_grid(images, titles, columns, size, enc)
 
 
-def signed_images_chart(images, titles, columns: int = 8, size: int = 40, title: str = "") -> alt.FacetChart:
+def _signed(limit: float, title: str) -> alt.Color:
+    return alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[-limit, limit], reverse=True),
+                     legend=alt.Legend(orient="bottom", title=title, gradientLength=240, format=".2g"))
+
+
+def signed_images_chart(images, titles, columns: int = 8, size: int = 40, title: str = "",
+                        limit: float | None = None, legend_title: str = "weight") -> alt.FacetChart:
     """Square signed images (n, side²), e.g. a direction's first-layer weights per hidden unit (8×8) or a conv
-    kernel per channel (k×k), on a diverging scale."""
-    lim = float(np.abs(np.asarray(images, dtype=np.float64)).max()) or 1.0
-    enc = alt.Color("value:Q", scale=alt.Scale(scheme="redblue", domain=[-lim, lim], reverse=True),
-                    legend=alt.Legend(orient="bottom", title="weight", gradientLength=240, format=".2g"))
-    return _image_grid(images, titles, columns, size, enc, title)
+    kernel per channel (k×k), on a diverging scale of ±limit (default: their own largest |value|)."""
+    lim = limit or float(np.abs(np.asarray(images, dtype=np.float64)).max()) or 1.0
+    return _image_grid(images, titles, columns, size, _signed(lim, legend_title), title)
+
+
+def direction_chart(d, index: int, max_panels: int = 64):
+    """The block of v_index that holds most of its norm, where it lives: first-layer images, conv kernels, a
+    weight matrix as a heatmap or a bias as bars, on the colour scale of the whole vector (±max |v|)."""
+    share = float(d.shares[d.names.index(d.block)])
+    title = f"v_{index} in {d.block} ({100 * share:.0f} % of its norm²)"
+    legend_title = f"weight (scale ±{d.scale:.2g}, the largest |entry| of v_{index})"
+    values = np.asarray(d.values)
+    if d.kind == "images":
+        n = min(len(values), max_panels)
+        return signed_images_chart(values[:n].reshape(n, -1), [f"unit {u}" for u in range(n)],
+                                   title=title + ": one image per unit", limit=d.scale, legend_title=legend_title)
+    if d.kind == "kernels":
+        out, inp, k = values.shape[0], values.shape[1], values.shape[-1]
+        pairs = [(o, c) for o in range(out) for c in range(inp)][:max_panels]
+        return signed_images_chart(np.array([values[o, c].ravel() for o, c in pairs]),
+                                   [f"out {o}, in {c}" if inp > 1 else f"channel {o}" for o, c in pairs],
+                                   columns=8, size=max(96, 8 * k), limit=d.scale, legend_title=legend_title,
+                                   title=title + f": one {k}×{k} kernel per channel")
+    if d.kind == "vector":
+        df = pd.DataFrame({"entry": np.arange(len(values)), "value": values})
+        return titled(alt.Chart(df).mark_bar().encode(
+            x=alt.X("entry:O", title="entry"), y=alt.Y("value:Q", title="weight",
+                                                        scale=alt.Scale(domain=[-d.scale, d.scale])),
+            tooltip=["entry:O", alt.Tooltip("value:Q", format=".3g")]), title, height=200)
+    rows, cols = np.meshgrid(np.arange(values.shape[0]), np.arange(values.shape[1]), indexing="ij")
+    df = pd.DataFrame({"row": rows.ravel(), "column": cols.ravel(), "value": values.ravel()})
+    return titled(alt.Chart(df).mark_rect().encode(
+        x=alt.X("column:O", title="input unit", axis=alt.Axis(labels=values.shape[1] <= 32)),
+        y=alt.Y("row:O", title="output unit"), color=_signed(d.scale, legend_title),
+        tooltip=["row:O", "column:O", alt.Tooltip("value:Q", format=".3g")]),
+        title + ": one cell per weight", height=alt.Step(max(8, min(24, 320 // max(1, values.shape[0])))))
 
 
 def matrix_heatmap(names, matrix, title: str, x_title: str, y_title: str, value: str = "value") -> alt.LayerChart:
     """A small labelled square heatmap with the values written in (dark text on light cells, light on dark)."""
     names = list(names)
     values = np.asarray(matrix, dtype=np.float64)
-    df = pd.DataFrame([{"row": r, "column": c, value: float(values[i][j])}
-                       for i, r in enumerate(names) for j, c in enumerate(names)])
     lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    light = lo + 0.55 * (hi - lo)  # viridis is light (yellow-green) above about 55 % of its range: dark ink there
+    df = pd.DataFrame([{"row": r, "column": c, value: float(values[i][j]),
+                        "ink": "black" if values[i][j] >= light else "white"}
+                       for i, r in enumerate(names) for j, c in enumerate(names)])
     base = alt.Chart(df).encode(x=alt.X("column:N", sort=names, title=x_title, axis=alt.Axis(labelAngle=-30)),
                                 y=alt.Y("row:N", sort=names, title=y_title))
     rect = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis", domain=[lo, hi]),
                         legend=alt.Legend(orient="bottom", title=value, gradientLength=240)),
         tooltip=["row:N", "column:N", alt.Tooltip(f"{value}:Q", format=".4g")])
-    light = lo + 0.6 * (hi - lo)  # viridis is light (yellow-green) above about 60 % of its range
-    text = base.mark_text(fontSize=12).encode(
-        text=alt.Text(f"{value}:Q", format=".3g"),
-        color=alt.condition(f"datum['{value}'] >= {light}", alt.value("black"), alt.value("white")))
+    text = base.mark_text(fontSize=12).encode(text=alt.Text(f"{value}:Q", format=".3g"),
+                                              color=alt.Color("ink:N", scale=None))
     # band steps, not a fixed height: Streamlit takes a chart's height as the whole figure's and would push the title
     # out of the top
     return titled(alt.layer(rect, text), title, width=alt.Step(64), height=alt.Step(40))
@@ -271,15 +309,16 @@ def matrix_heatmap(names, matrix, title: str, x_title: str, y_title: str, value:
 
 def block_heatmap(names, matrix, title: str = "‖(J − I) block‖_F") -> alt.LayerChart:
     """Per-block norms of J − I: rows where the effect lands, columns where the nudge was made."""
-    return matrix_heatmap(names, matrix, title, "perturbed at init (column block)",
-                          "effect after training (row block)", "norm")
+    return matrix_heatmap(names, matrix, title, "nudged at init", "effect after training", "norm")
 
 
 def series_chart(series: dict, y_title: str, log_y: bool = True, title: str = "", x_title: str = "index",
                  floor: float = 1e-16, fractions: bool = False, x=None, log_x: bool = False,
-                 on_top: str | None = None, dashed: tuple = ()) -> alt.Chart:
+                 on_top: str | None = None, dashed: tuple = (), beneath: alt.Chart | None = None,
+                 ordered: bool = False) -> alt.Chart:
     """Several curves y(x) on one chart (x: index, index / length with `fractions`, or given), thinned under the
-    row limit; `on_top` is drawn last, `dashed` series dashed."""
+    row limit; `on_top` is drawn last, `dashed` series dashed, `beneath` (e.g. region bands) under them all;
+    `ordered` series (epochs) on one dark-to-light scale instead of distinct colours."""
     per = max(50, MAX_ROWS // max(1, len(series)))
     parts = []
     for name, values in series.items():
@@ -294,8 +333,9 @@ def series_chart(series: dict, y_title: str, log_y: bool = True, title: str = ""
     names = list(series)
     enc = dict(
         x=alt.X("x:Q", title=x_title, scale=xscale, axis=alt.Axis(format="~e") if log_x else alt.Axis()),
-        y=alt.Y("y:Q", title=y_title, scale=alt.Scale(type="log") if log_y else alt.Scale()),
-        color=color("series", names),
+        y=alt.Y("y:Q", title=y_title, scale=alt.Scale(type="log", nice=False) if log_y else alt.Scale()),
+        color=alt.Color("series:O", sort=names, legend=legend(names), scale=alt.Scale(
+            domain=names, scheme={"name": "viridis", "extent": [0, 0.8]})) if ordered else color("series", names),
         strokeDash=alt.StrokeDash("series:N", legend=None, sort=names, scale=alt.Scale(
             domain=names, range=[[6, 4] if n in dashed else [1, 0] for n in names])),
         tooltip=["series:N", alt.Tooltip("x:Q", title=x_title, format=".4g"),
@@ -304,6 +344,8 @@ def series_chart(series: dict, y_title: str, log_y: bool = True, title: str = ""
     chart = alt.Chart(under).mark_line(strokeWidth=1.8).encode(**enc)
     if on_top in series:
         chart = alt.layer(chart, alt.Chart(df[df["series"] == on_top]).mark_line(strokeWidth=2.4).encode(**enc))
+    if beneath is not None:
+        chart = alt.layer(beneath, chart).resolve_scale(color="independent")
     return titled(chart, title, height=280)
 
 
@@ -334,17 +376,41 @@ def overlap_chart(ks, overlaps: dict, baseline, title: str = "Bulk overlap") -> 
         tooltip=["pair:N", "k:Q", alt.Tooltip("overlap:Q", format=".3f")]), title, height=280)
 
 
-def kl_chart(kl: dict) -> alt.Chart:
-    """Max-over-inputs KL per singular index, one colour per input set, log scale; train drawn on top."""
+def kl_chart(kl: dict, labels) -> alt.Chart:
+    """Max-over-inputs KL per singular index, one colour per input set, log scale, train drawn on top, over the
+    regions shaded."""
+    bands = _region_bands(pd.DataFrame({"index": np.arange(len(labels)), "region": np.asarray(labels, dtype=str)}))
     return series_chart(kl, "max KL(p ‖ p perturbed) (nats)", True, "Output change when θ_T moves along v_i",
-                        "singular index i", floor=1e-12, on_top="train")
+                        "singular index i (σ descending)", floor=1e-12, on_top="train", beneath=bands)
+
+
+def flips_chart(flips) -> alt.Chart:
+    """Share of predictions that change class against the step size (log), per input set: the chosen direction
+    solid, the chaotic directions' mean dashed."""
+    chosen, chaotic = f"v_{flips.index}", f"chaotic (mean of the first {flips.n_chaotic})"
+    df = pd.concat([pd.DataFrame({"size": flips.sizes, "share": np.asarray(v), "inputs": name, "direction": which})
+                    for which, shares in ((chosen, flips.along), (chaotic, flips.chaotic))
+                    for name, v in shares.items()])
+    names, directions = list(flips.along), [chosen, chaotic]
+    return titled(alt.Chart(df).mark_line(point=True, strokeWidth=2).encode(
+        x=alt.X("size:Q", scale=alt.Scale(type="log", nice=False), title="step size s (θ_T + s·v)",
+                axis=alt.Axis(format="~g")),
+        y=alt.Y("share:Q", title="predictions that change class", axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1])),
+        color=color("inputs", names),
+        strokeDash=alt.StrokeDash("direction:N", sort=directions, legend=alt.Legend(orient="bottom", title=None,
+                                  labelLimit=0), scale=alt.Scale(domain=directions, range=[[1, 0], [6, 4]])),
+        tooltip=["direction:N", "inputs:N", alt.Tooltip("size:Q", format=".3g"),
+                 alt.Tooltip("share:Q", format=".0%", title="changed")]),
+        "Predictions that change class as θ_T moves along v", height=260)
 
 
 LINEARITY_CURVES = ("|δ·u_k| (measured)", "‖δ − (δ·u_k)u_k‖ (measured)", "ε σ_k (predicted by J)")
 
 
-def linearity_chart(lin) -> alt.HConcatChart:
-    """|δ·u_k|, ‖δ − (δ·u_k)u_k‖ and the prediction εσ_k against ε (log-log), and the test loss."""
+def linearity_chart(lin, holds_up_to: float | None = None) -> alt.HConcatChart:
+    """|δ·u_k|, ‖δ − (δ·u_k)u_k‖ and the prediction εσ_k against ε (log-log), and the test loss; a rule at the
+    largest ε up to which the prediction holds."""
     df = pd.concat([pd.DataFrame({"eps": lin.eps, "value": np.maximum(v, 1e-16), "curve": name})
                     for name, v in zip(LINEARITY_CURVES, (lin.along, lin.across, lin.predicted))])
     epsx = alt.X("eps:Q", scale=alt.Scale(type="log", domain=[float(np.min(lin.eps)), float(np.max(lin.eps))],
@@ -361,6 +427,10 @@ def linearity_chart(lin) -> alt.HConcatChart:
         x=epsx, y=alt.Y("test loss:Q", title="test loss (nats)"),
         tooltip=[alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("test loss:Q", format=".4f")],
     ), "Test loss after retraining", pad=False, width=240, height=240)
+    if holds_up_to is not None and holds_up_to < float(np.max(lin.eps)):
+        rule = alt.Chart(pd.DataFrame({"eps": [holds_up_to], "what": [f"J's prediction holds up to ε = {holds_up_to:g}"]})
+                         ).mark_rule(strokeDash=[3, 3], color="#7f7f7f").encode(x="eps:Q", tooltip=["what:N"])
+        resp, loss = alt.layer(resp, rule), alt.layer(loss, rule)
     return alt.hconcat(resp, loss).resolve_legend(color="independent").properties(padding=PADDING)
 
 

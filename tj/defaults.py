@@ -44,9 +44,13 @@ class PerturbDefaults:
     n_eps: int = 13
     n_ks: int = 8
     eps_range: tuple[float, float] = (1e-3, 1e3)
-    see_size: float = 3.0                              # "See it": the step along v_i
+    flip_range: tuple[float, float, int] = (1e-1, 1e3, 17)  # "See it": step sizes of the class-change curves
     n_spread: int = 5                                  # bulk directions in the linearity spread table
     spread_eps: tuple[float, ...] = (1.0, 100.0, 1000.0)
+
+    def flip_sizes(self) -> tuple[float, ...]:
+        lo, hi, n = self.flip_range
+        return tuple(float(s) for s in np.geomspace(lo, hi, n))
 
     def eps(self, n_eps: int | None = None) -> tuple[float, ...]:
         lo, hi = np.log10(self.eps_range)
@@ -100,6 +104,9 @@ def page_results(exp, limits=None) -> dict[str, list]:
 
     def honest(r):
         return r.get("bulk direction", exp).index
+
+    def flips(r):
+        return ("flips", exp, honest(r), SPECTRUM.tau)
     pages = {
         "home": [("estimate", e) for e in dict.fromkeys((exp, *PRESETS.values()))],
         "build": [("train", exp)],
@@ -109,7 +116,7 @@ def page_results(exp, limits=None) -> dict[str, list]:
                     ("overlap matrix", exp, n_seeds, COMPARE.k_matrix(p)),
                     *(("bulk", v) for v in variants.values()), ("fjac", exp, which), ("null overlap", exp, which, ks)],
         "perturb": [("bulk direction", exp), ("kl", exp, PERTURB.alpha),
-                    lambda r: ("see it", exp, honest(r), PERTURB.see_size),
+                    flips, lambda r: ("see it", exp, honest(r), r.get(*flips(r)).see_size),
                     lambda r: ("linearity", exp, honest(r), PERTURB.eps()),
                     ("spread", exp, SPECTRUM.tau), ("subspace", exp, PERTURB.subspace_ks(p))],
         "why": [("evolution", exp, WHY.checkpoints(exp)),

@@ -51,6 +51,60 @@ def spectrum_notes(sigma: np.ndarray, labels: np.ndarray, alignment: np.ndarray,
     return " ".join(out)
 
 
+def _listed(names) -> str:
+    """'a, b and c', its first letter a capital."""
+    names = list(names)
+    text = (", ".join(names[:-1]) + " and " + names[-1]) if len(names) > 1 else "".join(names)
+    return text[:1].upper() + text[1:]
+
+
+def compare_notes(overlaps: dict[str, float], random: float, k: int, margin: float = 0.1) -> str:
+    """What Compare's overlaps with the main run's bulk say, and only what follows from them: a variant keeps
+    the bulk when its overlap is more than `margin` above two random subspaces'."""
+    kept = [name for name, v in overlaps.items() if v > random + margin]
+    lost = [name for name in overlaps if name not in kept]
+    out = [f"Overlap with the main run's bulk at k = {k:,} (two random subspaces: {random:.3f}): "
+           + ", ".join(f"{name} {v:.3f}" for name, v in overlaps.items()) + "."]
+    if kept:
+        out.append(f"{_listed(kept)} keep{'s' * (len(kept) == 1)} a bulk far above random.")
+    if lost:
+        out.append(f"{_listed(lost)} stay{'s' * (len(lost) == 1)} close to random.")
+    labels, noise = "shuffled labels" in kept, "noise inputs" in kept
+    if "shuffled labels" in overlaps and "noise inputs" in overlaps:
+        if labels and not noise:
+            out.append("Shuffled labels keep it and noise inputs do not: the bulk is set by the inputs, not by the "
+                       "labels.")
+        elif labels and noise:
+            out.append(f"Even noise inputs keep it ({overlaps['noise inputs']:.3f}, against "
+                       f"{overlaps['shuffled labels']:.3f} for shuffled labels): on this network the bulk does not "
+                       "depend on the inputs being digits.")
+        elif noise:
+            out.append("Noise inputs keep it and shuffled labels do not: on this network the labels shape the bulk.")
+    seeds = [name for name in overlaps if name.startswith("seed")]
+    if seeds and all(name in kept for name in seeds):
+        out.append("Every other seed keeps it: the bulk is not the luck of one draw.")
+    return " ".join(out)
+
+
+def linearity_break(lin, up_to: float | None) -> str:
+    """Where J's linear prediction stops holding along the retrained direction, and what the numbers say of why."""
+    if up_to is None or up_to >= lin.eps[-1]:
+        return ""
+    first = float(lin.eps[np.flatnonzero(lin.eps > up_to)[0]])
+    scale = first / lin.theta0_norm if np.isfinite(lin.theta0_norm) and lin.theta0_norm > 0 else float("nan")
+    loss = np.asarray(lin.test_loss)
+    said = f"From ε = {first:g} on it does not: "
+    if scale >= 0.5:
+        said += (f"that nudge is {scale:.2g}× the norm of θ_0 itself, so training starts from a different network, "
+                 "far outside the region where a first-order expansion can hold")
+    else:
+        said += (f"the nudge is only {scale:.2g}× the norm of θ_0, so it is not its size alone; these numbers do not "
+                 "say why" if np.isfinite(scale) else "these numbers do not say why")
+    if np.isfinite(loss).all() and loss[-1] > 1.5 * loss[0]:
+        said += f", and the test loss after retraining rises from {loss[0]:.2f} to {loss[-1]:.2f} nats"
+    return said + "."
+
+
 def linear_up_to(lin) -> float | None:
     """The largest ε up to which every retraining followed εσ to within LINEAR; None if not even the smallest."""
     ok = np.abs(np.asarray(lin.along) / np.maximum(np.asarray(lin.predicted), 1e-300) - 1) < LINEAR
@@ -79,6 +133,7 @@ def perturb_notes(medians: dict, lin=None, lin_label: str = "", subspace: dict |
         out.append(f"Retraining along {lin_label} followed J's linear prediction to within {LINEAR:.0%} "
                    + (f"up to ε = {up_to:g}" if up_to is not None else "at no ε tried")
                    + f" (ε from {lin.eps[0]:g} to {lin.eps[-1]:g}).")
+        out.append(linearity_break(lin, up_to))
     if subspace and ks is not None and "bulk" in subspace and "complement of bulk" in subspace:
         k = len(ks) // 2
         b, c = subspace["bulk"][k], subspace["complement of bulk"][k]

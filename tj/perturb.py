@@ -59,6 +59,52 @@ def prediction_titles(exp: Experiment, theta: torch.Tensor, x: torch.Tensor, y: 
     return [f"pred {int(p)} ({100 * probs[i, p]:.0f}%) · true {int(t)}" for i, (p, t) in enumerate(zip(probs.argmax(1), y))]
 
 
+HOLD = 0.01  # a share of test predictions changed up to which they "still hold"
+
+
+@dataclass(frozen=True, eq=False)
+class ClassFlips:
+    """Share of predictions whose class changes under θ_T + s·v, per input set and step size s: along v_index, and
+    the mean over the first `n_chaotic` chaotic directions."""
+
+    index: int
+    sizes: np.ndarray
+    along: dict      # input set → (len(sizes),)
+    chaotic: dict    # input set → (len(sizes),); empty when there is no chaotic direction
+    n_chaotic: int
+
+    @property
+    def see_size(self) -> float:
+        """The largest step at which the test predictions still hold (at most HOLD of them change), else the
+        smallest step tried."""
+        held = np.flatnonzero(np.asarray(self.along["test"]) > HOLD)
+        last = held[0] if len(held) else len(self.sizes)
+        return float(self.sizes[max(last - 1, 0)])
+
+
+def flip_shares(exp: Experiment, theta: torch.Tensor, directions: torch.Tensor, sizes, x: torch.Tensor) -> np.ndarray:
+    """(directions, sizes): the share of inputs x whose predicted class differs at θ + s·v from θ's."""
+    theta, x, dirs = theta.double(), x.double(), directions.double()
+    before = forward(exp.model, theta, x).argmax(-1)                               # (N,)
+    return np.stack([(forward(exp.model, theta + float(s) * dirs, x).argmax(-1) != before).double().mean(-1).numpy()
+                     for s in sizes], axis=1)                                      # (m, len(sizes))
+
+
+def class_flips(exp: Experiment, theta_final: torch.Tensor, sigma: np.ndarray, vh: np.ndarray, index: int,
+                tau: float, sizes, n_chaotic: int = 20, sets=("test", "inverted", "noise")) -> ClassFlips:
+    """How often predictions change class along v_index and along the first chaotic directions (σ > 1 + τ)."""
+    inputs = out_of_distribution(load(exp.data))
+    chaotic = np.flatnonzero(np.asarray(sigma) > 1 + tau)[:n_chaotic]
+    rows = torch.from_numpy(np.ascontiguousarray(vh[[index, *chaotic]]))
+    along, mean = {}, {}
+    for name in sets:
+        shares = flip_shares(exp, theta_final, rows, sizes, inputs[name])
+        along[name] = shares[0]
+        if len(chaotic):
+            mean[name] = shares[1:].mean(0)
+    return ClassFlips(int(index), np.asarray(sizes, dtype=np.float64), along, mean, len(chaotic))
+
+
 @dataclass(frozen=True, eq=False)
 class StepEffect:
     """A few images of each input set and the predicted class, with its probability, before → after θ_T + s·v."""
@@ -93,6 +139,7 @@ class Linearity:
     across: np.ndarray      # ‖δ − (δ·u_k)u_k‖
     test_loss: np.ndarray
     predicted: np.ndarray   # ε σ_k
+    theta0_norm: float = float("nan")  # ‖θ_0‖, the scale ε is measured against
 
 
 def linearity(exp: Experiment, spectrum, index: int, eps=None, theta0=None, progress=None) -> Linearity:
@@ -115,7 +162,7 @@ def linearity(exp: Experiment, spectrum, index: int, eps=None, theta0=None, prog
         if progress is not None:
             progress(j + 1, len(eps))
     s = spectrum.singular_values[index]
-    return Linearity(index, eps, np.array(along), np.array(across), np.array(losses), eps * s)
+    return Linearity(index, eps, np.array(along), np.array(across), np.array(losses), eps * s, theta0.norm().item())
 
 
 SUBSPACES = ("bulk", "complement of bulk", "top-k (chaotic)", "bottom-k (stable)")

@@ -13,9 +13,8 @@ import numpy as np
 import torch
 
 from . import compare, perturb, why
-from .cache import ResultCache
+from .cache import DiskCache, ResultCache
 from .defaults import PERTURB
-from .diskcache import DiskCache
 from .presets import PRESETS, Experiment
 from .progress import Reporter, silent
 
@@ -174,6 +173,10 @@ def _recipes():
         Recipe("bulk direction", lambda r, exp, p: perturb.bulk_direction(
             r.get("spectrum", exp).singular_values, r.get("spectrum", exp).Vh, why.untouched_for(exp).basis),
             "the honest bulk direction", needs=("spectrum",)),
+        Recipe("flips", lambda r, exp, index, tau, p: perturb.class_flips(
+            exp, r.get("jacobian", exp).theta_final, r.get("spectrum", exp).singular_values,
+            r.get("spectrum", exp).Vh, index, tau, PERTURB.flip_sizes()),
+            lambda exp, index, tau: f"class changes along v_{index} and the chaotic directions", needs=("spectrum",)),
         Recipe("see it", lambda r, exp, index, size, p: perturb.see_it(
             exp, r.get("jacobian", exp).theta_final, r.get("spectrum", exp).Vh[index], size),
             "predictions before and after the step", "images", needs=("spectrum",)),

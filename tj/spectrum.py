@@ -126,17 +126,41 @@ def threshold_counts(sigma: np.ndarray, thresholds=(1e-3, 1e-2, 1e-1)) -> dict[f
     return {t: int(np.sum(dist < t)) for t in thresholds}
 
 
-def direction_by_block(spec, v: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    """A direction's share of ‖v‖² per parameter block, and its first layer's weights in their shape (units or
-    channels first; tj.networks.first_layer), or None when the first layer reads no image."""
+@dataclass(frozen=True, eq=False)
+class Direction:
+    """A direction v by parameter block: each block's share of ‖v‖², and the block holding most of it, in its shape.
+
+    `kind` says how to draw `values`: 'images' (units, H, W), a dense first layer on the pixels; 'kernels'
+    (out, in, k, k), a convolution; 'matrix' (rows, columns); 'vector' (n,). `scale` is max |v| over the whole
+    vector, the colour scale's limit, so a block that holds almost nothing is drawn near white."""
+
+    names: list
+    shares: np.ndarray
+    block: str
+    kind: str
+    values: np.ndarray
+    scale: float
+
+
+def direction_by_block(spec, v: np.ndarray) -> Direction:
+    """v's share of ‖v‖² per parameter block, and the largest block's weights in their shape."""
     from .networks import first_layer, layout
 
     blocks, first = layout(spec), first_layer(spec)
     v = np.asarray(v, dtype=np.float64)
     total = float(v @ v) or 1.0
     shares = np.array([float(v[b.start:b.stop] @ v[b.start:b.stop]) / total for b in blocks])
-    images = None if first is None else v[first.weight.start:first.weight.stop].reshape(first.weight.shape)
-    return [b.name for b in blocks], shares, images
+    top = blocks[int(np.argmax(shares))]
+    values = v[top.start:top.stop].reshape(top.shape)
+    if first is not None and first.kind == "dense" and top == first.weight:
+        kind, values = "images", values.reshape(len(values), *first.image[1:])
+    elif values.ndim == 4:
+        kind = "kernels"
+    elif values.ndim == 1:
+        kind = "vector"
+    else:
+        kind, values = "matrix", values.reshape(len(values), -1)
+    return Direction([b.name for b in blocks], shares, top.name, kind, values, float(np.abs(v).max()) or 1.0)
 
 
 def showcase_direction(spec, sigma: np.ndarray, vh: np.ndarray, dead: np.ndarray, bulk: np.ndarray) -> int:

@@ -1,5 +1,5 @@
 """J and its SVD as one .npz a researcher can open anywhere (CLI --out, the download button, uploads): atomic
-writes, no pickle, shapes checked against the config. The app's own cache folder is tj.diskcache's."""
+writes, no pickle, shapes checked against the config. The app's own cache folder is tj.cache's DiskCache."""
 from __future__ import annotations
 
 import os

@@ -70,6 +70,7 @@ if submitted:
         lab.get("train", checked.experiment)
         st.rerun()  # the sidebar and the URL show the new experiment; its training is cached by now
 
+lab.hold_answers()
 n = exp.model.n_params
 mem = tj.memory_estimate(exp)
 est = lab.get("estimate", exp)
@@ -101,6 +102,6 @@ if submitted or lab.have("train", exp) is not None:
 else:
     st.info("Press **Train** to train this network (it takes well under a second for the presets).")
 
-st.info("**What to notice.** Training is a deterministic function θ_0 ↦ θ_T: the batches come in a fixed order "
-        "and there is no dropout, so the same seed always gives the same θ_T. That is what makes its "
-        "derivative, the training Jacobian, well defined. Note P: J will have P² entries.")
+lab.notice("Training is a deterministic function θ_0 ↦ θ_T: the batches come in a fixed order and there is no "
+           "dropout, so the same seed always gives the same θ_T. That is what makes its derivative, the training "
+           f"Jacobian, well defined. With P = {n:,} parameters, J has {n * n:,} entries.")

@@ -7,6 +7,7 @@ import lab
 from tj import charts
 from tj.compare import bulk_table, random_overlap, switches, variants
 from tj.defaults import COMPARE
+from tj.notes import compare_notes
 
 st.title("Compare bulks")
 exp = lab.current()
@@ -23,6 +24,9 @@ if missing:
                f"{n:,} × {n:,}, about {len(missing) * (est['jacobian'] + est['svd']):.0f} s on this server.")
     if not st.button("Compute the variants", type="primary", key="compute_variants"):
         st.stop()
+    lab.get("comparison", exp, n_seeds)
+    st.rerun()  # redraw without the 'not computed yet' panel
+lab.hold_answers()
 spectra = lab.get("comparison", exp, n_seeds)
 
 st.subheader("Spectra side by side")
@@ -50,16 +54,7 @@ table = pd.DataFrame({"k": ks, "random": baseline, **sweeps})
 st.download_button("overlap sweep (.csv)", table.to_csv(index=False), "bulk_overlap.csv", "text/csv", on_click="ignore")
 base_k = random_overlap(n, int(k))
 with_main = {name: float(matrix[0][j]) for j, name in enumerate(names) if name != "main"}
-kept = [name for name, v in with_main.items() if v > base_k + 0.1]
-near_random = [name for name, v in with_main.items() if v <= base_k + 0.1]
-st.info(f"**What to notice.** Overlap with the main run's bulk at k = {int(k):,} (two random subspaces: "
-        f"{base_k:.3f}): " + ", ".join(f"{name} {v:.3f}" for name, v in with_main.items()) + ". "
-        + (f"{' and '.join(kept).capitalize()} keep a bulk far above random: the bulk is set by the *inputs*, "
-           "not by the labels or the luck of the draw. " if kept else "")
-        + (f"{' and '.join(near_random).capitalize()} stay close to random"
-           + (" — uniform-noise inputs light up every pixel, so there are no dead or low-variance pixels to "
-              "leave alone. " if "noise inputs" in near_random else ". ") if near_random else "")
-        + "Below: whether the directions the network's outputs ignore at θ₀ are the bulk.")
+lab.notice(compare_notes(with_main, base_k, int(k)))
 
 st.subheader("Optimizer and architecture")
 st.markdown("Does the bulk survive plain gradient descent without momentum, Adam, a wider or deeper network, "

@@ -34,11 +34,14 @@ if lab.have("jacobian", exp) is None:
         st.stop()
     st.rerun()  # redraw without the 'not computed yet' panel
 
+lab.hold_answers()
 res = lab.get("jacobian", exp)
 relative, largest = lab.get("identity distance", exp)
 c1, c2, c3 = st.columns(3)
 c1.metric("computed in", f"{res.seconds:.1f} s")
-c2.metric("‖J − I‖_F / ‖I‖_F", f"{relative:.4f}")
+c2.metric("‖J − I‖_F / ‖I‖_F", f"{relative:.4f}",
+          help="How far J is from the identity matrix I (training that changes nothing), relative to I's size: "
+               "0 means every nudge passes through training unchanged")
 c3.metric("largest |J − I| entry", f"{largest:.3g}")
 names, norms = lab.get("blocks", exp)
 top = divmod(int(norms.argmax()), norms.shape[1])
@@ -74,7 +77,7 @@ st.caption("Arrays: jacobian, singular_values, U, Vh, theta0, theta_final, confi
            "on first download if the Spectrum page has not done so yet.")
 st.page_link("views/spectrum.py", label="Next: its spectrum", icon="➡️")
 near = relative < 0.5
-st.info(f"**What to notice.** ‖J − I‖_F / ‖I‖_F = {relative:.3g}: J is "
+lab.notice(f"‖J − I‖_F / ‖I‖_F = {relative:.3g}: J is "
         + ("close to the identity" if near else f"not close to the identity in this norm ({relative:.2g} times ‖I‖)")
         + f". Most of J − I's weight sits in a few blocks (the largest is {block_top}); "
         + ("" if near else "a few directions are stretched a lot, while most pass through almost unchanged — "

@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 
 import lab
+import tj
 from tj import charts
 from tj.defaults import PERTURB
-from tj.notes import perturb_notes
+from tj.notes import linear_up_to, perturb_notes
 from tj.perturb import SUBSPACES, region_medians
 
 st.title("Perturb along singular directions")
@@ -16,6 +17,7 @@ if lab.have("spectrum", exp) is None:
     st.warning("This page needs the spectrum of the current experiment's training Jacobian, not computed yet.")
     if not st.button(f"Compute J ({n:,} × {n:,}) and its spectrum", type="primary", key="compute_spectrum_perturb"):
         st.stop()
+lab.hold_answers()
 spec = lab.get("spectrum", exp)
 sigma = spec.singular_values
 labels = lab.regions(sigma)
@@ -27,7 +29,7 @@ typical_bulk = honest.index
 st.subheader("1 · Does moving along v_i change what the network says?")
 alpha = st.number_input("step size α (θ_T + α v_i, ‖v_i‖ = 1)", min_value=0.0, value=PERTURB.alpha, key="alpha")
 kl = lab.get("kl", exp, float(alpha))
-st.altair_chart(charts.kl_chart(kl))
+st.altair_chart(charts.kl_chart(kl, labels))
 medians = region_medians(kl, labels)
 summary = pd.DataFrame(medians)
 st.dataframe(summary.style.format("{:.2e}"), width="content")
@@ -38,11 +40,19 @@ st.download_button("KL per direction (.csv)", pd.DataFrame({"index": np.arange(n
 
 st.subheader("2 · See it")
 c1, c2 = st.columns(2)
-index = c1.number_input("direction index i", 0, n - 1, typical_bulk, key="see_index")
-size = c2.number_input("size of the step", min_value=0.0, value=PERTURB.see_size, key="see_size")
-step = lab.get("see it", exp, int(index), float(size))
+index = int(c1.number_input("direction index i", 0, n - 1, typical_bulk, key="see_index"))
+flips = lab.get("flips", exp, index, lab.tau())
+st.altair_chart(charts.flips_chart(flips))
+chaotic_note = (f" Dashed: the mean over the first {flips.n_chaotic} chaotic directions, stepped the same."
+                if flips.n_chaotic else " This run has no chaotic direction to compare with.")
+st.caption(f"v_{index} is {labels[index]}. Each point: the share of the test images, their inversions or the "
+           f"noise images whose predicted class differs at θ_T + s·v_{index} from θ_T's.{chaotic_note} The grid "
+           f"below opens at s = {flips.see_size:g}, the largest step at which the test predictions still hold "
+           f"(at most {tj.perturb.HOLD:.0%} change).")
+size = c2.number_input("size of the step s", min_value=0.0, value=flips.see_size, key=f"see_size_{index}")
+step = lab.get("see it", exp, index, float(size))
 st.altair_chart(charts.digits_chart(step.images, list(step.titles), columns=5, size=64))
-st.caption(f"v_{int(index)} is {labels[int(index)]} (σ = {sigma[int(index)]:.5g}). Titles: predicted class and its "
+st.caption(f"v_{index} is {labels[index]} (σ = {sigma[index]:.5g}). Titles: predicted class and its "
            "probability before → after the step. Noise images are clipped to [0, 1] for display.")
 
 st.subheader("3 · Is J's prediction right far from θ_0? Retrain and see")
@@ -57,11 +67,11 @@ if lab.have("linearity", exp, choices[pick], eps) is None and not st.button("Ret
     st.info("Each ε is one full training run from θ₀ + ε v_k.")
 else:
     lin = lab.get("linearity", exp, choices[pick], eps)
-    st.altair_chart(charts.linearity_chart(lin))
+    st.altair_chart(charts.linearity_chart(lin, linear_up_to(lin)))
     st.download_button("linearity (.csv)", pd.DataFrame(vars(lin) | {"index": lin.index}).to_csv(index=False),
                        "linearity.csv", "text/csv", on_click="ignore")
-    st.caption("The exactly untouched directions (dead pixels: W1 weights of pixels that are 0 in every training "
-               "image) are linear trivially — the gradient never sees them. The default direction is the honest "
+    st.caption(f"The {honest.n_untouched:,} exactly untouched directions (Why a bulk?, §2, names their causes on "
+               "this network) are linear trivially — training never moves them. The default direction is the honest "
                f"test: σ closest to 1 among directions with under 1% of their weight in the {honest.n_untouched:,}-"
                f"dimensional untouched subspace (v_{typical_bulk} has {100 * honest.untouched_share:.2g}% there).")
 
@@ -90,5 +100,4 @@ else:
     st.download_button("subspace training (.csv)", pd.DataFrame({"k": ks, **losses}).to_csv(index=False),
                        "subspace_training.csv", "text/csv", on_click="ignore")
 st.page_link("views/why.py", label="Next: why is there a bulk?", icon="➡️")
-st.info("**What to notice.** "
-        + perturb_notes(medians, lin, f"v_{choices[pick]} ({labels[choices[pick]]})", losses, ks))
+lab.notice(perturb_notes(medians, lin, f"v_{choices[pick]} ({labels[choices[pick]]})", losses, ks))

@@ -35,6 +35,7 @@ if lab.have("spectrum", exp) is None:
         st.stop()
     st.rerun()
 
+lab.hold_answers()
 spec = lab.get("spectrum", exp)
 sigma = spec.singular_values
 
@@ -50,9 +51,9 @@ a.metric("σ₁ (largest)", f"{sigma[0]:.2f}")
 b.metric("chaotic", f"{counts['chaotic']:,}")
 c.metric("bulk", f"{counts['bulk']:,}")
 d.metric("stable", f"{counts['stable']:,}")
-st.caption(f"SVD: {spec.route}, {spec.seconds:.1f} s. Smallest σ = {sigma[-1]:.2e}"
+st.caption(f"The decomposition took {spec.seconds:.1f} s. Smallest σ = {sigma[-1]:.2e}"
            + (" (a float32 J resolves σ only to about 1e-5 of σ₁; use float64 for the stable tail)."
-              if exp.dtype == "float32" else "."))
+              if exp.dtype == "float32" else "."), help=f"LAPACK route: {spec.route}")
 
 table = charts.spectrum_table(sigma, labels, spec.alignment, spec.movement)
 event = st.altair_chart(charts.sigma_chart(table, log_y=log_y), on_select="rerun", key="sigma_pick")
@@ -74,30 +75,18 @@ dead = dead_pixels(trained_inputs(exp)).numpy()
 if "direction_index" not in st.session_state or st.session_state.get("direction_for") != exp:
     st.session_state["direction_for"] = exp
     st.session_state["direction_index"] = lab.get("showcase", exp, lab.tau())
+reads = tj.networks.first_layer(exp.model)
 index = st.number_input("singular index i", min_value=0, max_value=n - 1, step=1, key="direction_index",
-                        help="Opens on a bulk direction: on an MLP the one whose first-layer images put the most "
-                             "weight on dead pixels")
-names, shares, first = lab.get("direction", exp, int(index))
+                        help="Opens on a bulk direction" + (": the one whose first-layer images put the most weight "
+                                                            "on dead pixels" if reads and reads.kind == "dense"
+                                                            and len(dead) else ""))
+direction = lab.get("direction", exp, int(index))
 st.markdown(f"σ_{index} = **{sigma[index]:.6g}** ({labels[index]}), alignment u·v = **{spec.alignment[index]:.4f}**, "
             f"training moved along it by **{spec.movement[index]:.3g}**.")
-st.altair_chart(charts.block_share_chart(names, shares))
-reads = tj.networks.first_layer(exp.model)
-if reads is None:
-    st.caption("This network's first layer reads no image, so there are no first-layer images to draw; the "
-               "shares above say where the direction lives.")
-else:
-    units, name = min(len(first), 64), reads.weight.name
-    if reads.kind == "conv":
-        k = first.shape[-1]
-        st.altair_chart(charts.signed_images_chart(first[:units, 0], [f"channel {u}" for u in range(units)],
-                                                   size=12 * k, title=f"v_{index} restricted to {name}: one {k}×{k} "
-                                                                      "kernel per channel"))
-    else:
-        h, w = reads.image[1:]
-        st.altair_chart(charts.signed_images_chart(first[:units].reshape(units, h * w),
-                                                   [f"unit {u}" for u in range(units)],
-                                                   title=f"v_{index} restricted to {name}: one {h}×{w} image per "
-                                                         "first-layer unit"))
+st.altair_chart(charts.block_share_chart(direction.names, direction.shares))
+st.altair_chart(charts.direction_chart(direction, int(index)))
+st.caption(f"Drawn: {direction.block}, the block that holds most of v_{index}. The colour scale is the whole "
+           f"vector's (±{direction.scale:.2g}), so a block that holds little of it stays pale.")
 st.page_link("views/compare.py", label="Next: compare bulks across seeds, labels and inputs", icon="➡️")
-st.info("**What to notice.** " + spectrum_notes(sigma, labels, spec.alignment, lab.tau(), int(index),
-                                                dead_pixel_share(exp.model, spec.Vh[int(index)], dead), len(dead)))
+lab.notice(spectrum_notes(sigma, labels, spec.alignment, lab.tau(), int(index),
+                          dead_pixel_share(exp.model, spec.Vh[int(index)], dead), len(dead)))

@@ -21,14 +21,19 @@ st.subheader("1 · Watch the bulk form")
 st.markdown("Forward mode carries ∂θ_t/∂θ₀ through every step, so J after each epoch comes from the same run.")
 if lab.have("evolution", exp, WHY.checkpoints(exp)) is None and \
         not st.button("Compute J through training", type="primary", key="compute_evolution"):
-    st.info(f"One run of the Jacobian engine ({n:,} columns), keeping J at every checkpoint.")
+    est = lab.get("estimate", exp)
+    st.info(f"One run of the Jacobian engine ({n:,} columns), keeping J at every checkpoint, then "
+            f"{len(WHY.checkpoints(exp))} SVDs: about {est['jacobian'] + len(WHY.checkpoints(exp)) * est['svd']:.0f} s "
+            "on this server (estimated from a timed probe).")
 else:
+    lab.hold_answers()
     evo = lab.get("evolution", exp, WHY.checkpoints(exp))
     tau = lab.tau()
     st.caption(f"Regions with the session's {lab.bulk_rule()} (set on Spectrum).")
     counts = pd.DataFrame(evo.counts(tau)).assign(epoch=evo.epochs)
     st.altair_chart(charts.series_chart({f"epoch {e:g}": np.abs(s - 1) for e, s in zip(evo.epochs, evo.sigma)},
-                                        "|σ − 1|", True, "|σ − 1| by index after each checkpoint", "singular index i"))
+                                        "|σ − 1|", True, "|σ − 1| by index after each checkpoint", "singular index i",
+                                        ordered=True))
     st.altair_chart(charts.counts_chart(evo.epochs, {r: counts[r].to_numpy() for r in tj.REGIONS}))
     st.dataframe(counts[["epoch", *tj.REGIONS]], hide_index=True)
     st.download_button("counts per epoch (.csv)", counts.to_csv(index=False), "bulk_by_epoch.csv", "text/csv",
@@ -71,8 +76,11 @@ else:
         "- **Rank of the inputs:** with fewer images than pixels, more first-layer directions see no data at all.")
 if lab.have("exact", exp.replace(dtype="float64")) is None and \
         not st.button("Count them in a float64 J", key="compute_exact"):
-    st.info("The exact count needs J in float64 (float32 rounding blurs |σ − 1| below about 1e-6).")
+    est = lab.get("estimate", exp.replace(dtype="float64"))
+    st.info("The exact count needs J in float64 (float32 rounding blurs |σ − 1| below about 1e-6): about "
+            f"{est['jacobian'] + est['svd']:.0f} s on this server (estimated from a timed probe).")
 else:
+    lab.hold_answers()
     pred, sigma64, exact_rows = lab.get("exact", exp.replace(dtype="float64"))
     a, b, c, d = st.columns(4)
     if kind == "dense":
@@ -114,8 +122,9 @@ moments = input_second_moment(x)
 st.altair_chart(charts.series_chart({"eigenvalues of XᵀX / N": moments}, "eigenvalue", True,
                                     f"Input second-moment spectrum ({x.shape[1]} pixel directions)", "index",
                                     floor=1e-12))
-st.caption("Pixel directions of tiny variance barely feed the first layer: their weights are nearly untouched, "
-           "which is where most of the approximate bulk comes from.")
+if kind == "dense":
+    st.caption("Pixel directions of tiny variance barely feed the first layer: their weights are nearly untouched, "
+               "which is where most of the approximate bulk comes from.")
 gd = tj.why.gd_variant(exp)
 st.markdown("For plain gradient descent, J = ∏(I − η_t H_t). If the Hessian were constant, σ_i would be "
             "∏(1 − η_t λ_i): positive curvature contracts, zero keeps, negative expands. Here the prediction uses "
@@ -134,8 +143,7 @@ else:
                                         "σ", True, "Curvature predicts the regions", "index i",
                                         dashed=(predicted_name,)))
 evo = lab.have("evolution", exp, WHY.checkpoints(exp))
-st.info("**What to notice.** "
-        + (evolution_notes(evo.epochs, evo.counts(lab.tau())) + " " if evo is not None else "")
-        + untouched_sentence + " The much larger approximate bulk lives where the inputs have little variance and "
-        "the loss has almost no curvature.")
+lab.notice((evolution_notes(evo.epochs, evo.counts(lab.tau())) + " " if evo is not None else "")
+           + untouched_sentence + " The much larger approximate bulk lives where "
+           + ("the inputs have little variance and " if kind == "dense" else "") + "the loss has almost no curvature.")
 st.page_link("views/home.py", label="Back to the start: the lecture path and the guided lecture", icon="🏠")
