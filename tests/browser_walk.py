@@ -38,6 +38,8 @@ class Step:
     min_charts: int = 0                        # at least this many rendered Vega-Lite charts
     metrics: dict[str, str] = field(default_factory=dict)   # metric label -> exact displayed value
     check: Callable | None = None              # check(values: {metric label: value}) for anything else
+    notice: Callable | None = None             # notice(text of the guide's "what to notice", metrics): its
+                                               # statements against the page's numbers (guided walks only)
     timeout_s: float = 120                     # for the click's script run and the texts to appear
     name: str = ""                             # screenshot file stem; default: from the page title
 
@@ -59,11 +61,32 @@ def region_counts_sum_to_p(metrics: dict[str, str]) -> None:
 
 
 def predicted_equals_measured(metrics: dict[str, str]) -> None:
-    """Why a bulk?: every direction predicted untouched from the data alone is measured with |σ−1| < 1e-9."""
+    """Why a bulk?: every direction predicted untouched from the data alone is measured with |σ−1| < 1e-9, and
+    the causes (dead pixels or the first layer's null space, the softmax shift, own symmetries) add up to it."""
     predicted, measured = _integer(metrics, "predicted in total"), _integer(metrics, "measured |σ−1| < 1e-9")
     assert predicted == measured, f"predicted {predicted:,} untouched directions, measured {measured:,}"
-    parts = _integer(metrics, "dead-pixel directions") + _integer(metrics, "softmax-shift directions")
-    assert parts == predicted, f"dead-pixel + softmax-shift = {parts:,}, not the predicted total {predicted:,}"
+    causes = [label for label in metrics if label.endswith("directions") or label.endswith("symmetries")]
+    parts = sum(_integer(metrics, label) for label in causes)
+    assert parts == predicted, f"{' + '.join(causes)} = {parts:,}, not the predicted total {predicted:,}"
+
+
+def _number(metrics: dict[str, str], label: str) -> float:
+    return float(metrics[label].replace(",", ""))
+
+
+def notice_says_the_jacobians_distance(text: str, metrics: dict[str, str]) -> None:
+    shown = _number(metrics, "‖J − I‖_F / ‖I‖_F")
+    said = float(re.search(r"‖J − I‖_F / ‖I‖_F = ([\d.e+-]+)", text).group(1))
+    assert abs(said - shown) <= 5e-3 * abs(shown), f"the notice says {said}, the metric {shown}"
+
+
+def notice_counts_the_bulk(text: str, metrics: dict[str, str]) -> None:
+    assert f"{metrics['bulk']} of " in text, f"bulk {metrics['bulk']} is not what the notice counts: {text[:200]!r}"
+
+
+def notice_counts_the_untouched(text: str, metrics: dict[str, str]) -> None:
+    said = re.search(r"([\d,]+) of the [\d,]+ directions are predicted untouched", text)
+    assert said and said.group(1) == metrics["predicted in total"], f"{said and said.group(1)} against {metrics}"
 
 
 # The lecture path on the default (lecture) preset, in order: each step starts where the previous one left off.
@@ -95,6 +118,8 @@ APP_BUSY = '[data-testid="stApp"]:not([data-test-script-state="notRunning"])'
 STATUS_WIDGET = '[data-testid="stStatusWidget"]'          # "Running..." in the top right; gone when idle
 NAV_LINK = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]'
 CHART = '.vega-embed, [data-testid="stVegaLiteChart"]'
+GUIDE = '[data-testid="stMain"]'  # in guided mode the page's own "what to notice" is only in the guide
+DATA_METRICS = {"training images", "test images", "pixels per image"}  # Build's description of the data set, not an answer
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'  # st.exception / st.error
 METRIC, METRIC_LABEL, METRIC_VALUE = ('[data-testid="stMetric"]', '[data-testid="stMetricLabel"]',
                                       '[data-testid="stMetricValue"]')
@@ -323,9 +348,11 @@ def check_metrics(step: Step, values: dict[str, str], where: str) -> dict[str, s
     return values
 
 
-def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = False) -> Path | None:
+def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = False,
+             computed: bool = False) -> Path | None:
     """Do one step and check its page; raise AssertionError (naming the page) when something is wrong.
-    guided: reach the page through the guided lecture's Start / Next buttons, not the sidebar's page list."""
+    guided: reach the page through the guided lecture's Start / Next buttons, not the sidebar's page list, and
+    press its Reveal; computed (with guided): the page's results exist already, so they must open hidden."""
     where = f"step {index} ({step.page!r})"
     if guided:
         sidebar = page.locator('[data-testid="stSidebar"]')
@@ -346,6 +373,13 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
         shown = [label for label in step.metrics if label in metrics(page)]
         assert not shown and page.get_by_text("What to notice").count() == 0, \
             f"{where}: answers on the page before Reveal: {shown}"
+        if computed:
+            try:
+                page.get_by_text("The results are hidden until the class has answered").first.wait_for(timeout=30_000)
+            except Exception as err:
+                raise AssertionError(f"{where}: a computed page did not hide its results before Reveal") from err
+            answers = set(metrics(page)) - DATA_METRICS
+            assert not answers, f"{where}: metrics on the page before Reveal: {answers}"
 
     def press(button):
         button.click()
@@ -371,7 +405,15 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
                         f"page errors: {page.js_errors}")
     assert len(found) >= step.min_charts, f"{where}: {len(found)} charts, expected at least {step.min_charts}"
 
-    check_metrics(step, metrics(page), where)
+    values = check_metrics(step, metrics(page), where)
+    if guided:
+        said = page.locator(GUIDE).inner_text()
+        assert "What to notice" in said, f"{where}: no 'what to notice' after Reveal"
+        if step.notice:
+            try:
+                step.notice(said, values)
+            except (AssertionError, AttributeError, KeyError) as err:
+                raise AssertionError(f"{where}: the guide's notice against the page: {err!r}") from err
     problems = layout_problems(page)
     assert not problems, f"{where}: layout at {VIEWPORT['width']}×{VIEWPORT['height']}: {problems}"
 
@@ -427,14 +469,15 @@ def walk(shots: Path | None, steps: list[Step] = STEPS, guided: bool = True) -> 
 STORED_WALK: list[Step] = [
     Step("Build a network", click="Train", texts=("Final test loss",), min_charts=3, name="build"),
     Step("Training Jacobian", click="Check J·v against finite differences", texts=("computed in", "relative error"),
-         min_charts=1, name="jacobian"),
-    Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, name="spectrum"),
+         min_charts=1, name="jacobian", notice=notice_says_the_jacobians_distance),
+    Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, name="spectrum",
+         notice=notice_counts_the_bulk),
     Step("Compare", min_charts=6, texts=("Spectra side by side", "Bulk overlap", "outputs (10 per input)"),
          name="compare"),
     Step("Perturb", min_charts=4, texts=("Median over each region", "under 1% of their weight",
                                          "Test loss without the nudge"), name="perturb"),
     Step("Why a bulk?", min_charts=4, texts=("Region counts by checkpoint", "Share of the predicted subspace"),
-         check=predicted_equals_measured, name="why"),
+         check=predicted_equals_measured, name="why", notice=notice_counts_the_untouched),
 ]
 
 

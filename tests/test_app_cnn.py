@@ -65,7 +65,7 @@ def test_bad_or_too_big_cnns_are_refused_in_words(convs, dense, words):
     assert at.session_state["experiment"] == TINY
 
 
-def test_jacobian_and_spectrum_pages_draw_conv_kernels():
+def test_jacobian_and_spectrum_pages_draw_the_block_that_holds_a_direction():
     at = app("jacobian")
     at.button(key="compute_jacobian").click()
     ok(at.run())
@@ -74,7 +74,9 @@ def test_jacobian_and_spectrum_pages_draw_conv_kernels():
     at.number_input(key="direction_index").set_value(0)
     ok(at.run())
     assert any("σ_0 =" in m.value for m in at.markdown)
-    assert "conv1.W: one 3×3 kernel per channel" in chart_specs(at)
+    from tj.spectrum import direction_by_block
+    drawn = direction_by_block(TINY.model, lab.have("spectrum", TINY).Vh[0])  # the block holding most of v_0
+    assert f"v_0 in {drawn.block}" in chart_specs(at)
     assert lab.have("jacobian", TINY).engine == "general"
 
 

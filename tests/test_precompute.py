@@ -130,6 +130,9 @@ def test_a_walk_after_precompute_computes_nothing_and_asks_for_exactly_what_is_s
     assert {kind for kind, *_ in counted.asked} <= set(RECIPES)
     asked = {key_text(k) for k in counted.asked if RECIPES[k[0]].stored}
     assert asked == stored_keys(folder), (asked ^ stored_keys(folder))
+    if name == "cnn":  # no MLP sentence on a CNN page: it has no dead-pixel weights and no W1
+        for page_name, text in texts.items():
+            assert "dead pixel" not in text.lower() and "W1" not in text, (page_name, text)
 
 
 def test_every_page_result_has_a_stored_recipe_and_a_key_of_its_own(store):
@@ -237,3 +240,31 @@ def test_a_restarted_server_shows_every_page_from_the_store_in_a_real_browser(st
         server.stop()
     # how fast is the benchmark's business (scripts/paper_class.py measures a class); printed here, not asserted
     print("seconds per page from the store: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()), file=sys.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lecture", "cnn"])
+def test_the_guided_lecture_on_a_computed_run_hides_every_answer_until_reveal(name, request, monkeypatch, tmp_path):
+    # Every result is in the store, so every page opens computed: the guide must still ask first, and once
+    # revealed its "what to notice" must say what the page's numbers say, on the MLP and on the CNN.
+    import browser_walk as bw
+    if bw.available():
+        pytest.skip(f"browser test: {bw.available()}")
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("TJ_CACHE_DIR", str(request.getfixturevalue("store" if name == "lecture" else "cnn_store")))
+    server = bw.Server(log_dir=tmp_path)
+    try:
+        with sync_playwright() as p:
+            browser = bw.launch(p)
+            try:
+                page = bw.new_page(browser, server.url)
+                page.goto(server.url + f"/?preset={name}")
+                bw.wait_idle(page, 60)
+                for i, step in enumerate(bw.STORED_WALK, 1):
+                    bw.run_step(page, step, i, None, guided=True, computed=True)
+            finally:
+                browser.close()
+        assert not bw.log_problems(server.log())
+    finally:
+        server.stop()

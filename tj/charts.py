@@ -300,11 +300,12 @@ def matrix_heatmap(names, matrix, title: str, x_title: str, y_title: str, value:
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis", domain=[lo, hi]),
                         legend=alt.Legend(orient="bottom", title=value, gradientLength=240)),
         tooltip=["row:N", "column:N", alt.Tooltip(f"{value}:Q", format=".4g")])
-    text = base.mark_text(fontSize=12).encode(text=alt.Text(f"{value}:Q", format=".3g"),
-                                              color=alt.Color("ink:N", scale=None))
+    text = base.mark_text(fontSize=12).encode(text=alt.Text(f"{value}:Q", format=".3g"), color=alt.Color(
+        "ink:N", legend=None, scale=alt.Scale(domain=["black", "white"], range=["black", "white"])))
     # band steps, not a fixed height: Streamlit takes a chart's height as the whole figure's and would push the title
     # out of the top
-    return titled(alt.layer(rect, text), title, width=alt.Step(64), height=alt.Step(40))
+    return titled(alt.layer(rect, text).resolve_scale(color="independent"), title, width=alt.Step(64),
+                  height=alt.Step(40))
 
 
 def block_heatmap(names, matrix, title: str = "‖(J − I) block‖_F") -> alt.LayerChart:
@@ -398,11 +399,11 @@ def flips_chart(flips) -> alt.Chart:
         y=alt.Y("share:Q", title="predictions that change class", axis=alt.Axis(format="%"),
                 scale=alt.Scale(domain=[0, 1])),
         color=color("inputs", names),
-        strokeDash=alt.StrokeDash("direction:N", sort=directions, legend=alt.Legend(orient="bottom", title=None,
-                                  labelLimit=0), scale=alt.Scale(domain=directions, range=[[1, 0], [6, 4]])),
+        strokeDash=alt.StrokeDash("direction:N", sort=directions, legend=None,  # said in the title
+                                  scale=alt.Scale(domain=directions, range=[[1, 0], [6, 4]])),
         tooltip=["direction:N", "inputs:N", alt.Tooltip("size:Q", format=".3g"),
                  alt.Tooltip("share:Q", format=".0%", title="changed")]),
-        "Predictions that change class as θ_T moves along v", height=260)
+        f"Predictions that change class along {chosen} (solid) and {chaotic} (dashed)", height=260)
 
 
 LINEARITY_CURVES = ("|δ·u_k| (measured)", "‖δ − (δ·u_k)u_k‖ (measured)", "ε σ_k (predicted by J)")

@@ -53,12 +53,15 @@ def _trained(r, exp, progress):
 def _jacobian(r, exp, progress):
     """A finished J store of this experiment in the folder (`python -m tj jacobian --store`), else the engine."""
     from .jacobian import training_jacobian
-    from .jstore import StoreError, as_result, find
-    try:
-        store = find(r.folder, exp)
-    except (OSError, StoreError):
-        store = None
-    return as_result(store) if store is not None else training_jacobian(exp, progress=progress)
+    if r.folder is not None and any(r.folder.glob("*.zarr")):  # zarr and dask load only when there is a store
+        from .jstore import StoreError, as_result, find
+        try:
+            store = find(r.folder, exp)
+        except (OSError, StoreError):
+            store = None
+        if store is not None:
+            return as_result(store)
+    return training_jacobian(exp, progress=progress)
 
 
 def _same_run(exp, res) -> bool:

@@ -69,6 +69,7 @@ if submitted:
         lab.set_current(checked.experiment)
         lab.get("train", checked.experiment)
         st.rerun()  # the sidebar and the URL show the new experiment; its training is cached by now
+    lab.get("train", exp)  # trained now, shown once the guided lecture reveals it
 
 lab.hold_answers()
 n = exp.model.n_params

@@ -17,8 +17,8 @@ if lab.have("spectrum", exp) is None:
     st.warning("This page needs the spectrum of the current experiment's training Jacobian, not computed yet.")
     if not st.button(f"Compute J ({n:,} × {n:,}) and its spectrum", type="primary", key="compute_spectrum_perturb"):
         st.stop()
-lab.hold_answers()
 spec = lab.get("spectrum", exp)
+lab.hold_answers()
 sigma = spec.singular_values
 labels = lab.regions(sigma)
 bulk = np.flatnonzero(labels == "bulk")

@@ -26,8 +26,8 @@ if lab.have("evolution", exp, WHY.checkpoints(exp)) is None and \
             f"{len(WHY.checkpoints(exp))} SVDs: about {est['jacobian'] + len(WHY.checkpoints(exp)) * est['svd']:.0f} s "
             "on this server (estimated from a timed probe).")
 else:
-    lab.hold_answers()
     evo = lab.get("evolution", exp, WHY.checkpoints(exp))
+    lab.hold_answers()
     tau = lab.tau()
     st.caption(f"Regions with the session's {lab.bulk_rule()} (set on Spectrum).")
     counts = pd.DataFrame(evo.counts(tau)).assign(epoch=evo.epochs)
@@ -80,8 +80,8 @@ if lab.have("exact", exp.replace(dtype="float64")) is None and \
     st.info("The exact count needs J in float64 (float32 rounding blurs |σ − 1| below about 1e-6): about "
             f"{est['jacobian'] + est['svd']:.0f} s on this server (estimated from a timed probe).")
 else:
-    lab.hold_answers()
     pred, sigma64, exact_rows = lab.get("exact", exp.replace(dtype="float64"))
+    lab.hold_answers()
     a, b, c, d = st.columns(4)
     if kind == "dense":
         a.metric("dead-pixel directions", f"{pred.n_dead_pixel_directions:,}")
