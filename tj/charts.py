@@ -257,7 +257,7 @@ def direction_chart(d, index: int, max_panels: int = 64):
     weight matrix as a heatmap or a bias as bars, on the colour scale of the whole vector (±max |v|)."""
     share = float(d.shares[d.names.index(d.block)])
     title = f"v_{index} in {d.block} ({100 * share:.0f} % of its norm²)"
-    legend_title = f"weight (scale ±{d.scale:.2g}, the largest |entry| of v_{index})"
+    legend_title = f"weight (±{d.scale:.2g} = max |v|)"
     values = np.asarray(d.values)
     if d.kind == "images":
         n = min(len(values), max_panels)
@@ -403,7 +403,7 @@ def flips_chart(flips) -> alt.Chart:
                                   scale=alt.Scale(domain=directions, range=[[1, 0], [6, 4]])),
         tooltip=["direction:N", "inputs:N", alt.Tooltip("size:Q", format=".3g"),
                  alt.Tooltip("share:Q", format=".0%", title="changed")]),
-        f"Predictions that change class along {chosen} (solid) and {chaotic} (dashed)", height=260)
+        f"Class changes: {chosen} solid, chaotic dashed", height=260)
 
 
 LINEARITY_CURVES = ("|δ·u_k| (measured)", "‖δ − (δ·u_k)u_k‖ (measured)", "ε σ_k (predicted by J)")

@@ -47,7 +47,7 @@ chaotic_note = (f" Dashed: the mean over the first {flips.n_chaotic} chaotic dir
                 if flips.n_chaotic else " This run has no chaotic direction to compare with.")
 st.caption(f"v_{index} is {labels[index]}. Each point: the share of the test images, their inversions or the "
            f"noise images whose predicted class differs at θ_T + s·v_{index} from θ_T's.{chaotic_note} The grid "
-           f"below opens at s = {flips.see_size:g}, the largest step at which the test predictions still hold "
+           f"below opens at s = {flips.see_size:.3g}, the largest step at which the test predictions still hold "
            f"(at most {tj.perturb.HOLD:.0%} change).")
 size = c2.number_input("size of the step s", min_value=0.0, value=flips.see_size, key=f"see_size_{index}")
 step = lab.get("see it", exp, index, float(size))
