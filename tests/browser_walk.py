@@ -370,6 +370,9 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
     reveal = page.get_by_role("button", name="Reveal", exact=True)
     if guided:  # the class answers first: no results and nothing to notice before Reveal, even when computed
         assert reveal.count() == 1, f"{where}: the guide has no Reveal button"
+        deadline = time.monotonic() + 30  # the last page's elements linger, greyed, until this run replaces them
+        while page.get_by_text("What to notice").count() and time.monotonic() < deadline:
+            page.wait_for_timeout(250)
         shown = [label for label in step.metrics if label in metrics(page)]
         assert not shown and page.get_by_text("What to notice").count() == 0, \
             f"{where}: answers on the page before Reveal: {shown}"

@@ -42,7 +42,8 @@ def test_jacobian_spectrum_compare_perturb_and_why_compute_on_attention():
     ok(at.run())
     at.switch_page("views/spectrum.py")
     ok(at.run())
-    assert any("reads no image" in c.value for c in at.caption)
+    drawn = lab.get("direction", TINY, int(at.number_input(key="direction_index").value))
+    assert any(f"Drawn: {drawn.block}, the block that holds most" in c.value for c in at.caption)
     at.switch_page("views/compare.py")
     ok(at.run())
     at.button(key="compute_variants").click()
@@ -53,7 +54,7 @@ def test_jacobian_spectrum_compare_perturb_and_why_compute_on_attention():
     at.switch_page("views/why.py")
     ok(at.run())
     text = " ".join(m.value for m in at.markdown)
-    assert "do not apply here" in text and "W1" not in text
+    assert "freeze nothing here" in text and "W1" not in text and "dead pixel" not in text.lower()
     at.button(key="compute_exact").click()
     ok(at.run())
     assert metric(at, "softmax-shift directions") == "5"  # head.b along 1, and each of head.W's 4 columns

@@ -47,13 +47,13 @@ dead = tj.data.dead_pixels(x).tolist()
 img = np.zeros(x.shape[1])
 img[dead] = 1
 c1, c2 = st.columns([1, 2])
-c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} dead pixel{'s' * (len(dead) != 1)} (black)"],
+c1.altair_chart(charts.digits_chart(img[None], [f"{len(dead)} pixel{'s' * (len(dead) != 1)} 0 in every image (black)"],
                                    columns=1, size=160))
 if kind == "conv":
     k = reads.weight.shape[-1]
     c2.markdown(
-        "- **Dead pixels: do not apply to a CNN.** A kernel weight is shared over every position, so it sees many "
-        "pixels; a pixel that is black in every image freezes no weight. What carries over is the general rule: "
+        "- **Pixels black in every image freeze nothing here.** A kernel weight is shared over every position, so "
+        "it sees many pixels. What carries over is the general rule: "
         f"a change of a first-layer {k}×{k} kernel and its bias that leaves every first-layer pre-activation on the "
         f"training images unchanged (the null space of the matrix of all {k}×{k} patches, with a ones column) is "
         "never moved: channels₁ × its dimension directions — usually none, as there are far more patches than "
@@ -62,8 +62,8 @@ if kind == "conv":
         "units' outgoing weights along (1,…,1) are never moved: 1 + width_last directions.")
 elif kind is None:
     c2.markdown(
-        "- **Dead pixels: do not apply here.** This network's first layer does not multiply the pixels by weights "
-        "of their own, so a pixel that is black in every image freezes no weight.\n"
+        "- **Pixels black in every image freeze nothing here.** This network's first layer does not multiply the "
+        "pixels by weights of their own.\n"
         "- **Softmax shift:** applies to a dense output layer: its bias along (1,…,1) and each of its input "
         "units' outgoing weights along (1,…,1) are never moved: 1 + width_last directions.")
 else:
