@@ -5,6 +5,7 @@ tasks, so TJ_THREADS changes the speed and never the bits. On main before this w
 θ_T apart by ~1e-7 on this project's CPU: the primal run's GEMMs split their sums by thread. The paper preset's
 and the full CNN's checks, too long for the suite, are `python scripts/same_bits.py` (acceptance 2 of the issue)."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHORT_CNN = ["--preset", "cnn", "--set", "train.epochs=2"]
 
 
-def cli(tmp_path, name, args, threads):
+def cli(tmp_path, name, args, threads, **extra_env):
     """Run `python -m tj jacobian …` in a fresh process with TJ_THREADS=threads; its saved arrays."""
     out = tmp_path / f"{name}-{threads}.npz"
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     proc = subprocess.run([sys.executable, "-m", "tj", "jacobian", *args, "--out", str(out)], cwd=tmp_path,
-                          env={**env, "TJ_THREADS": str(threads), "PYTHONPATH": str(ROOT)},
+                          env={**env, "TJ_THREADS": str(threads), "PYTHONPATH": str(ROOT), **extra_env},
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     with np.load(out) as f:
@@ -51,3 +52,14 @@ def test_a_local_cluster_store_equals_the_threaded_processes(tmp_path):
     runs = [cli(tmp_path, "lecture", ["--preset", "lecture"], t) for t in (1, 2)]
     runs.append(cli(tmp_path, "store", ["--preset", "lecture", "--store", str(store), "--workers", "2"], 2))
     same_bits(runs)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("g++") is None, reason="inductor's CPU kernels need a C++ compiler")
+def test_compiled_general_engine_gives_the_same_bits_on_one_and_two_threads(tmp_path):
+    env = {"TJ_COMPILE": "1", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    runs = [cli(tmp_path, "cnn", SHORT_CNN, t, **env) for t in (1, 2)]
+    same_bits(runs)
+    plain = cli(tmp_path, "cnn", SHORT_CNN, 2)
+    same_bits([runs[0], plain], ("theta0", "theta_final"))  # compiling changes J's rounding, never training's
+    assert np.abs(plain["jacobian"] - runs[0]["jacobian"]).max() <= 1e-5 * np.abs(plain["jacobian"]).max()

@@ -2,7 +2,9 @@
 
 Per step t the K tangents of θ_t are pushed through the update with H_t V̇ computed at the recorded θ_t as
 vmap over tangents of the vjp of grad L_t (H_t is symmetric, so this is H_t V̇; the gradient's graph is built
-once per step and the K products are batched).
+once per step and the K products are batched), traced once per shape (tj.traced: the same bits without
+torch.func's dispatch; measured per 128-tangent step: paper MLP 8.9 → 5.8 ms, cnn preset 23 → 17 ms; with
+TJ_COMPILE=1, compiled: 3.3 and 12 ms).
 The optimizer state's tangents follow the same rules as the MLP's hand-written replay in jacobian.py.
 """
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .data import Dataset, load
 from .networks import init_params, loss, n_activations
+from .traced import traced
 from .train import TrainResult, train
 
 if TYPE_CHECKING:
@@ -115,11 +118,11 @@ def replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop
     P = tangents.to(device=dev, dtype=exp.torch_dtype).clone()
     M = torch.zeros_like(P)
     V = torch.zeros_like(P) if tspec.optimizer == "adam" else None
-    hvp = hessian_tangents(exp.model, tspec.loss)
     wanted = set(checkpoints)
     out = {0: P.cpu().clone()} if 0 in wanted else {}
     for t, s in enumerate(traj.steps):
-        G = hvp(s.theta, P, traj.data.x_train[s.idx], traj.data.y_train[s.idx])
+        args = (s.theta, P, traj.data.x_train[s.idx], traj.data.y_train[s.idx])
+        G = traced(("hvp", exp.model, tspec.loss), lambda: hessian_tangents(exp.model, tspec.loss), args, True)(*args)
         if V is None:
             M.mul_(tspec.momentum).add_(G)
             P.add_(M, alpha=-s.lr)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import general, threads
+from . import general, heap, threads
 from .data import load
 from .general import Cancelled
 from .networks import family, has_fast_replay, init_params, n_activations
@@ -125,13 +125,15 @@ def replay_width(experiment: Experiment, engine: str | None = None, device=None)
 
     Fast engine: all of them on a GPU, on a CPU 64 (few enough to stay in cache). General engine: 128 on a CPU
     (measured: fewer pay torch.func's per-call overhead more often), 4,096 on a GPU, fewer when the vmapped
-    activations of that many tangents would pass 1 GB (8 GB on a GPU)."""
+    activations of that many tangents would pass 1 GB (8 GB on a GPU); then narrowed to split P into pieces of
+    equal width, so the last piece is not mostly padding (P = 690: 6 × 115, not 6 × 128)."""
     spec = experiment.model
     on_gpu = device is not None and torch.device(device).type == "cuda"
     if resolve_engine(experiment, engine) == "general":
         per_tangent = 8 * experiment.train.batch_size * n_activations(spec) * 8
         budget = (8 << 30) if on_gpu else (1 << 30)
-        return max(1, min(4096 if on_gpu else 128, spec.n_params, budget // per_tangent))
+        most = max(1, min(4096 if on_gpu else 128, spec.n_params, budget // per_tangent))
+        return -(-spec.n_params // -(-spec.n_params // most))  # as few pieces, of equal width
     return spec.n_params if on_gpu else max(8, min(64, spec.n_params))
 
 
@@ -176,7 +178,7 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
 
     def work():
         try:
-            with threads.limit(1):
+            with threads.limit(1), heap.kept():
                 while not stop.is_set():
                     try:
                         c0, c1 = todo.get_nowait()
@@ -224,7 +226,7 @@ def jacobian_vector_product(experiment: Experiment, v, theta0: torch.Tensor | No
     to rounding (bit for bit when j is a multiple of the replay width: the same slot, see propagate)."""
     traj = trajectory or record(experiment, theta0, engine=engine)
     vs = torch.as_tensor(v).to(experiment.torch_dtype)
-    with threads.limit(1):
+    with threads.limit(1), heap.kept():
         out = propagate(traj, vs.reshape(-1, vs.shape[-1]))[len(traj.steps)]
     return out.reshape(vs.shape)
 
@@ -304,7 +306,7 @@ def estimate_seconds(experiment: Experiment, workers: int | None = None, engine:
     per_step_record = (time.perf_counter() - start) / probe_steps
     chunk = replay_width(experiment, engine)
     replay = engine_module(experiment, engine).replay
-    with threads.limit(1):
+    with threads.limit(1), heap.kept():
         tangents = basis_rows(n, 0, min(chunk, n), probe.torch_dtype)
         replay(traj, tangents)  # warm-up
         start = time.perf_counter()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .activations import ACTIVATIONS, activation
+from .activations import ACTIVATIONS, VALUE, activation
 from .block import Block, FirstLayer, blocks
 from .block import unflatten as split_blocks
 from .fields import Field
@@ -87,7 +87,7 @@ def forward(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor
     a = x
     for i, (w, b) in enumerate(layers):
         z = torch.matmul(a, w.mT) + b.unsqueeze(-2)
-        a = activation(spec.activation, z, derivatives=False) if i < len(layers) - 1 else z
+        a = VALUE[spec.activation](z) if i < len(layers) - 1 else z
     return a
 
 

@@ -28,6 +28,7 @@ import torch
 from torch.func import grad_and_value
 
 from .losses import loss_value
+from .traced import traced
 
 FAMILIES: dict = {}
 
@@ -129,7 +130,8 @@ def loss_and_grad(spec, theta, x, y, kind: str = "cross_entropy", keep: dict | N
     by_hand = getattr(of(spec), "loss_and_grad", None)
     if by_hand is not None:
         return by_hand(spec, theta, x, y, kind, keep)
-    g, value = grad_and_value(lambda th: loss(spec, th, x, y, kind))(theta)
+    step = traced(("grad", spec, kind), lambda: grad_and_value(lambda th, x, y: loss(spec, th, x, y, kind)), (theta, x, y))
+    g, value = step(theta, x, y)
     return value.detach(), g.detach()
 
 
