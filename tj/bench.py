@@ -189,8 +189,24 @@ def general_engine() -> dict:
             show(rows[-1])
     print("J s of the cnn preset includes its recording; build s, the first call's tracing and compiling, is "
           "apart (a process pays it once per shape; inductor's disk cache shortens it later)")
+    projections = [lenet_projection(r) for r in rows if r["preset"] == "lenet5"]
+    for p in projections:
+        print(f"lenet5 {p['engine']}: the whole J is {p['core_days']:.1f} core-days; on "
+              + ", ".join(f"{w} single-core workers {_duration(s)}" for w, s in p["wall_s"].items()), flush=True)
     return {"date": date, "matmul_peak_gflops_f32": peak, "rows": rows, "paper_general_over_fast": medians,
-            "paper_general_over_fast_rounds": ratios}
+            "paper_general_over_fast_rounds": ratios, "lenet5_projections": projections}
+
+
+def lenet_projection(row: dict, workers=(2, 64, 512)) -> dict:
+    """LeNet-5's whole J from one measured column: core-days, and wall time on single-core workers (each also
+    recording the run once, one training run's time)."""
+    core_s = row["per_column_s"] * torch.get_num_threads() * row["P"]
+    return {"engine": row["engine"], "core_days": core_s / 86400,
+            "wall_s": {w: core_s / w + row["train_s"] for w in workers}}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 86400:.1f} days" if seconds >= 2 * 86400 else f"{seconds / 3600:.1f} h"
 
 
 def jax_anchor(name: str, jac: torch.Tensor) -> dict | None:

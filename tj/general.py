@@ -17,7 +17,7 @@ from torch.func import grad, jvp, vjp, vmap
 from typing import TYPE_CHECKING
 
 from .data import Dataset, load
-from .networks import init_params, loss, n_activations
+from .networks import init_params, is_traced, loss, n_activations
 from .traced import traced
 from .train import TrainResult, train
 
@@ -122,7 +122,8 @@ def replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop
     out = {0: P.cpu().clone()} if 0 in wanted else {}
     for t, s in enumerate(traj.steps):
         args = (s.theta, P, traj.data.x_train[s.idx], traj.data.y_train[s.idx])
-        G = traced(("hvp", exp.model, tspec.loss), lambda: hessian_tangents(exp.model, tspec.loss), args, True)(*args)
+        G = traced(("hvp", exp.model, tspec.loss), lambda: hessian_tangents(exp.model, tspec.loss), args, True,
+                   is_traced(exp.model))(*args)
         if V is None:
             M.mul_(tspec.momentum).add_(G)
             P.add_(M, alpha=-s.lr)

@@ -28,6 +28,7 @@ from .losses import loss_value
 NAME = "module"
 TITLE = "your own torch.nn.Module"
 FORM = False
+TRACED = False  # a user's forward may build tensors (a module copy, constants) that make_fx cannot trace
 DATASETS = ()
 FIELDS = ()
 

@@ -20,7 +20,8 @@ A family is one module (tj/mlp.py, tj/cnn.py, tj/attention.py, tj/module.py) wit
     symmetries(spec) (optional)      directions (P,) along which the loss is flat for every θ, beyond the softmax shift
 and optionally a hand-written backward, `loss_and_grad(spec, θ, x, y, kind, keep)`, with the tangent replay that
 uses it, `REPLAY` (a module with record, replay, memory and flops: tj/mlp_replay.py); without them autograd and
-the general torch.func engine (tj/general.py) run.
+the general torch.func engine (tj/general.py) run, their steps traced once per shape (tj.traced) unless the
+family sets `TRACED = False` (the module adapter: a user's forward may build tensors make_fx cannot trace).
 """
 from __future__ import annotations
 
@@ -120,6 +121,11 @@ def has_fast_replay(spec) -> bool:
     return replay(spec) is not None
 
 
+def is_traced(spec) -> bool:
+    """Whether the family's gradient and Hessian-tangent steps run as traced graphs (tj.traced)."""
+    return getattr(of(spec), "TRACED", True)
+
+
 def loss(spec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kind: str = "cross_entropy") -> torch.Tensor:
     """The mean training loss as a plain differentiable function of θ (torch.func transforms it)."""
     return loss_value(forward(spec, theta, x), y, kind)
@@ -130,7 +136,8 @@ def loss_and_grad(spec, theta, x, y, kind: str = "cross_entropy", keep: dict | N
     by_hand = getattr(of(spec), "loss_and_grad", None)
     if by_hand is not None:
         return by_hand(spec, theta, x, y, kind, keep)
-    step = traced(("grad", spec, kind), lambda: grad_and_value(lambda th, x, y: loss(spec, th, x, y, kind)), (theta, x, y))
+    step = traced(("grad", spec, kind), lambda: grad_and_value(lambda th, x, y: loss(spec, th, x, y, kind)),
+                  (theta, x, y), enabled=is_traced(spec))
     g, value = step(theta, x, y)
     return value.detach(), g.detach()
 

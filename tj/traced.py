@@ -27,13 +27,13 @@ _LOCK = threading.Lock()
 _SAID: set = set()
 
 
-def traced(key: tuple, make, args: tuple, compilable: bool = False):
+def traced(key: tuple, make, args: tuple, compilable: bool = False, enabled: bool = True):
     """`make()`'s function, traced for these arguments' shapes (once per process, shared by threads).
 
-    Inside a torch.func transform, or on tensors that require grad, it is `make()` itself, untraced; so is a
-    function make_fx cannot trace without data-dependent control flow, or whose graph differs from it in any
+    Not `enabled`, inside a torch.func transform, or on tensors that require grad, it is `make()` itself,
+    untraced; so is a function make_fx cannot trace without data-dependent control flow, or whose graph differs from it in any
     bit on its first call."""
-    if torch._C._functorch.peek_interpreter_stack() is not None or any(a.requires_grad for a in args):
+    if not enabled or torch._C._functorch.peek_interpreter_stack() is not None or any(a.requires_grad for a in args):
         return make()
     compile = compilable and compiling()
     key = (*key, compile, *((a.dtype, a.device, tuple(a.shape)) for a in args))
