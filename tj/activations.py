@@ -1,4 +1,4 @@
-"""The activations every family shares: φ by name, and for the MLP's hand-written replay φ' and φ''."""
+"""The activations every family shares: φ, φ' and φ'' by name, and φ for autograd with its derivatives built in (VALUE)."""
 from __future__ import annotations
 
 import math
@@ -10,10 +10,8 @@ ACTIVATIONS = ("gelu_tanh", "gelu_erf", "relu", "tanh")
 _C = math.sqrt(2.0 / math.pi)
 
 
-def activation(name: str, z: torch.Tensor, derivatives: bool = True):
-    """φ(z), φ'(z), φ''(z) for the named activation; just φ(z) when derivatives is False."""
-    if not derivatives:
-        return _TORCH[name](z)
+def activation(name: str, z: torch.Tensor):
+    """φ(z), φ'(z), φ''(z) for the named activation."""
     if name == "gelu_tanh":
         u = _C * (z + 0.044715 * z**3)
         du, d2u = _C * (1 + 3 * 0.044715 * z**2), _C * 6 * 0.044715 * z
