@@ -161,3 +161,27 @@ def test_class_changes_follow_the_softmax_shift_and_a_pushed_output_bias():
     spec = spectrum(res.jacobian, res.theta0, res.theta_final)
     flips = class_flips(exp, res.theta_final, spec.singular_values, spec.Vh, 5, 0.1, sizes)
     assert set(flips.along) == {"test", "inverted", "noise"} and flips.n_chaotic == min(20, int((spec.singular_values > 1.1).sum()))
+
+
+def test_the_variants_report_one_progress_over_the_whole_job():
+    from contextlib import contextmanager
+
+    from tj.results import Results
+    reports = []
+
+    @contextmanager
+    def reporter(label, unit):
+        def progress(done, total):
+            reports.append((label, unit, done, total))
+            return False
+        yield progress
+    exp, results = tiny(), Results()
+    results.get("spectrum", exp)
+    results.get("bulk", variants(exp, 2)["seed 2"])  # one variant already computed: three to go
+    spectra = results.get("comparison", exp, 2, reporter=reporter)
+    assert set(spectra) == {"main", "shuffled labels", "noise inputs", "seed 2", "seed 3"}
+    n = exp.model.n_params
+    assert {(label, unit) for label, unit, _, _ in reports} == {("the variants' Jacobians and SVDs", "columns")}
+    assert {total for *_, total in reports} == {3 * n}
+    done = [d for _, _, d, _ in reports]
+    assert done == sorted(done) and done[-1] == 3 * n

@@ -3,7 +3,8 @@
 Side by side in one run: the Jacobian engine against the straightforward torch.func reference
 (vmap(jvp(grad)) over the whole training loop; on a column subset, extrapolated to all P columns and
 labelled so), for the lecture and paper presets in float32 and float64, with train + J + SVD end to end; J's
-time against the FLOP model's floor at this run's GEMM peak; and, when JAX is installed
+time against the FLOP model's floor at this run's GEMM peak, and where the rest of the paper J's time goes
+(`fast_path_profile`); and, when JAX is installed
 (`pip install -r requirements-bench.txt`), the paper's own method timed on the same run in its own process
 (tj.jax_reference: jax.jacfwd of a jitted lax.scan loop), its J checked against tj's.
 
@@ -230,6 +231,79 @@ def jax_anchor(name: str, jac: torch.Tensor) -> dict | None:
     return report
 
 
+def _replay_gemms(sizes, nb: int, k: int, steps: int, dtype=torch.float32) -> float:
+    """Seconds for only the GEMMs of `steps` steps of the fast replay of k tangents, at its own shapes."""
+    g = torch.Generator().manual_seed(0)
+    r = lambda *shape: torch.randn(*shape, generator=g, dtype=dtype)  # noqa: E731
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(dict(first=i == 0, x=r(nb, n_in + 1), xt=r(n_in + 1, nb), P=r(n_in + 1, k * n_out),
+                           G=r(n_in + 1, k * n_out), z=r(nb, k * n_out), a=r(nb * k, n_in), W=r(n_out, n_in),
+                           g=r(nb, n_out), gt=r(n_out, nb), f=r(n_out, k * n_in), h=r(nb * k, n_in)))
+    start = time.perf_counter()
+    for _ in range(steps):
+        for L in layers:
+            torch.mm(L["x"], L["P"], out=L["z"])
+            L["G"].addmm_(L["xt"], L["z"])
+            if not L["first"]:
+                L["z"].view(nb * k, -1).addmm_(L["a"], L["W"].T)
+                torch.mm(L["gt"], L["a"].view(nb, -1), out=L["f"])
+                torch.mm(L["z"].view(nb * k, -1), L["W"], out=L["h"])
+                L["h"].view(nb, -1).addmm_(L["g"], L["f"])
+    return time.perf_counter() - start
+
+
+def fast_path_profile(name: str = "paper", steps: int = 120) -> dict:
+    """Where the fast replay's time goes against the FLOP model's floor: its GEMMs at their own shapes on one
+    thread (as each worker runs them) against one thread's 2048² peak, the rest of a step (elementwise
+    passes, copies), two workers side by side against one alone, and the 2048² peak's own gain from two
+    threads. The product of the four is the replay's fraction of the two-thread peak."""
+    from .jacobian import basis_rows, propagate
+    from .threads import limit
+    exp = preset(name)
+    traj = record(exp, engine="fast")
+    traj = type(traj)(traj.experiment, traj.steps[:steps], traj.result)
+    k, n = replay_width(exp, "fast"), exp.model.n_params
+    n_steps = exp.train.epochs * (exp.data.n_train // exp.train.batch_size)
+    flop_piece = estimate_flops(exp) / n_steps / n * k * steps
+    tangents = basis_rows(n, 0, k, exp.torch_dtype)
+    with limit(1):
+        peak1 = matmul_peak(torch.float32)
+        _replay_gemms(exp.model.sizes, exp.train.batch_size, k, 2)
+        gemm_s = min(_replay_gemms(exp.model.sizes, exp.train.batch_size, k, steps) for _ in range(3))
+        propagate(traj, tangents)
+        one_s = min(_timed(lambda: propagate(traj, tangents)) for _ in range(3))
+
+    def worker():
+        with limit(1):
+            propagate(traj, tangents)
+    two_s = min(_timed(lambda: _side_by_side(worker, 2)) for _ in range(3))
+    peak2 = matmul_peak(torch.float32)
+    parts = {"gemm_rate_of_one_thread_peak": flop_piece / gemm_s / 1e9 / peak1,
+             "gemm_share_of_step": gemm_s / one_s,
+             "one_worker_over_two_side_by_side": one_s / two_s,
+             "twice_one_thread_peak_over_two_threads": 2 * peak1 / peak2}
+    return {"preset": name, "replay_width": k, "steps_timed": steps, "peak_1_thread_gflops": peak1,
+            "peak_gflops": peak2, "gemm_gflops_1_thread": flop_piece / gemm_s / 1e9,
+            "piece_1_thread_s": one_s, "gemm_only_1_thread_s": gemm_s, "two_pieces_side_by_side_s": two_s,
+            **parts, "fraction_of_peak": float(np.prod(list(parts.values())))}
+
+
+def _timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def _side_by_side(work, n: int) -> None:
+    import threading
+    pool = [threading.Thread(target=work) for _ in range(n)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
 def svd_routes(name: str = "paper") -> dict:
     """The SVD routes we tried on the float32 J: time, peak memory, and σ accuracy against float64 gesdd."""
     jac = training_jacobian(preset(name)).jacobian
@@ -300,6 +374,14 @@ def main(argv=None) -> None:
         report["paper_f64_over_f32"] = p64["jacobian_s"] / p32["jacobian_s"]
         print(f"paper float32 J: {p32['jacobian_s']:.1f} s, {100 * p32['fraction_of_peak']:.0f} % of the FLOP-model "
               f"floor ({p32['floor_s']:.1f} s at this run's peak); float64/float32 = {report['paper_f64_over_f32']:.2f}")
+        prof = report["fast_path_profile"] = fast_path_profile("paper")
+        print(f"where the rest goes (paper float32, one {prof['replay_width']}-column piece, {prof['steps_timed']} "
+              f"steps): its GEMMs alone run at {prof['gemm_gflops_1_thread']:.0f} GFLOP/s on one thread "
+              f"({100 * prof['gemm_rate_of_one_thread_peak']:.0f} % of one thread's 2048² peak, "
+              f"{prof['peak_1_thread_gflops']:.0f}) × GEMMs {100 * prof['gemm_share_of_step']:.0f} % of a step × "
+              f"two workers side by side at {100 * prof['one_worker_over_two_side_by_side']:.0f} % of one alone × "
+              f"two threads' 2048² peak only {prof['peak_gflops'] / prof['peak_1_thread_gflops']:.2f}× one's "
+              f"= {100 * prof['fraction_of_peak']:.0f} % of peak", flush=True)
     name = "paper" if ("paper", "float32") in runs else "lecture"
     tj_s = runs[(name, "float32")]["jacobian_s"]
     anchor = jax_anchor(name, jacobians[name, "float32"])

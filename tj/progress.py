@@ -67,3 +67,11 @@ def stderr(label: str, unit: str):
 def silent(label: str, unit: str):
     """No report."""
     yield lambda done, total: False
+
+
+def part_of(progress: Progress, part: int, parts: int) -> Reporter:
+    """A reporter that counts its computation as part `part` (from 0) of `parts` equal parts of progress's job."""
+    @contextmanager
+    def reporter(label: str, unit: str):
+        yield lambda done, total: progress(part * total + done, parts * total)
+    return reporter

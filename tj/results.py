@@ -16,7 +16,7 @@ from . import compare, perturb, why
 from .cache import DiskCache, ResultCache
 from .defaults import PERTURB
 from .presets import PRESETS, Experiment
-from .progress import Reporter, silent
+from .progress import Reporter, part_of, silent
 
 
 class OverLimits(Exception):
@@ -93,10 +93,14 @@ def _bulk(r, exp, progress):
 
 
 def _comparison(r, exp, n_seeds, progress):
-    """(σ, Vᵀ) of the experiment and of its variants (shuffled labels, noise inputs, other seeds), by name."""
+    """(σ, Vᵀ) of the experiment and of its variants (shuffled labels, noise inputs, other seeds), by name; one
+    progress report over all the variants still to compute."""
     spec = r.get("spectrum", exp)
+    runs = compare.variants(exp, n_seeds)
+    todo = [name for name, v in runs.items() if r.have("bulk", v) is None]
     return {"main": (spec.singular_values, spec.Vh),
-            **{name: r.get("bulk", v) for name, v in compare.variants(exp, n_seeds).items()}}
+            **{name: r.get("bulk", v, reporter=part_of(progress, todo.index(name), len(todo)) if name in todo
+                           else silent) for name, v in runs.items()}}
 
 
 def _sweeps(r, exp, n_seeds, ks, progress):
@@ -162,7 +166,7 @@ def _recipes():
         Recipe("spectrum", _spectrum, "singular value decomposition of J in float64", "SVDs", tier=1, needs=("jacobian",)),
         Recipe("bulk", _bulk, lambda exp: f"J and its SVD ({exp.model.n_params:,} columns)", "columns",
                checked=True),
-        Recipe("comparison", _comparison, "the variants' Jacobians and SVDs", "variants", stored=False,
+        Recipe("comparison", _comparison, "the variants' Jacobians and SVDs", "columns", stored=False,
                needs=("spectrum",)),
         Recipe("sweeps", _sweeps, "bulk overlap sweeps", "variants"),
         Recipe("overlap matrix", lambda r, exp, n_seeds, k, p:
@@ -322,8 +326,8 @@ class _Nested:
     def have(self, kind, exp, *args):
         return self._results.have(kind, exp, *args)
 
-    def get(self, kind, exp, *args):
-        return self._results.get(kind, exp, *args, reporter=self._reporter)
+    def get(self, kind, exp, *args, reporter: Reporter | None = None):
+        return self._results.get(kind, exp, *args, reporter=reporter or self._reporter)
 
 
 class _NotStored(Exception):
