@@ -115,9 +115,7 @@ def training_seconds(name: str) -> float:
     exp = preset(name)
     theta0 = init_params(exp.model, exp.seed, exp.torch_dtype)
     data = load(exp.data, exp.torch_dtype)
-    start = time.perf_counter()
-    train(exp.model, exp.train, data, theta0, exp.seed)
-    return time.perf_counter() - start
+    return _timed(lambda: train(exp.model, exp.train, data, theta0, exp.seed))
 
 
 def engine_columns(name: str, engine: str, columns: int | None, trajectory=None, compile: bool = False) -> dict:
