@@ -129,7 +129,8 @@ SVG_MARKS = "svg g.role-mark path, svg g.role-mark rect, svg g.role-mark symbol"
 # One entry per outermost chart container: what it rendered.
 _CHARTS_JS = """sel => {
   const all = Array.from(document.querySelectorAll(sel));
-  const outer = all.filter(e => !all.some(o => o !== e && o.contains(e)));
+  const outer = all.filter(e => !all.some(o => o !== e && o.contains(e)))
+    .filter(e => e.getClientRects().length);  // not lab.fitted_chart's copy for the other screen
   return outer.map(e => {
     const canvases = Array.from(e.querySelectorAll('canvas'));
     return {
