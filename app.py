@@ -7,6 +7,11 @@ import lab
 import tj
 
 st.set_page_config(page_title="Training Jacobian Lab", page_icon="🧭", layout="wide")
+# Captions readable on a projector (Streamlit's default is 14 px at 60 % opacity), and of lab.fitted_chart's
+# two drawings the one that fits the screen.
+st.html("<style>[data-testid='stCaptionContainer'] {font-size: 1rem; color: #3b3d48;}"
+        "@media (max-width: 640px) {[class*='st-key-wide_'] {display: none;}}"
+        "@media (min-width: 641px) {[class*='st-key-phone_'] {display: none;}}</style>")
 
 PAGES = [
     st.Page("views/home.py", title="Home", icon="🏠", default=True),

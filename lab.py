@@ -265,6 +265,17 @@ def lecture_guide() -> str:
     return path.read_text() if path.exists() else "The lecture guide is missing from this installation."
 
 
+def fitted_chart(key: str, make) -> None:
+    """A chart that no screen cuts: `make(width=None)` for a wide screen and `make(width=charts.PHONE_WIDTH)`
+    for a phone, each in its own container; app.py's CSS shows the one that fits (phones: up to 640 px, where
+    Streamlit stacks columns)."""
+    from tj.charts import PHONE_WIDTH
+    with st.container(key=f"wide_{key}"):
+        st.altair_chart(make(width=None))
+    with st.container(key=f"phone_{key}"):
+        st.altair_chart(make(width=PHONE_WIDTH))
+
+
 def megabytes(n: int) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} kB"
 

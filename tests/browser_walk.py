@@ -129,7 +129,8 @@ SVG_MARKS = "svg g.role-mark path, svg g.role-mark rect, svg g.role-mark symbol"
 # One entry per outermost chart container: what it rendered.
 _CHARTS_JS = """sel => {
   const all = Array.from(document.querySelectorAll(sel));
-  const outer = all.filter(e => !all.some(o => o !== e && o.contains(e)));
+  const outer = all.filter(e => !all.some(o => o !== e && o.contains(e)))
+    .filter(e => e.getClientRects().length);  // not lab.fitted_chart's copy for the other screen
   return outer.map(e => {
     const canvases = Array.from(e.querySelectorAll('canvas'));
     return {
@@ -154,7 +155,7 @@ _LAYOUT_JS = r"""() => {
   const colorsOf = el => { const cs = getComputedStyle(el); return [cs.fill, cs.stroke]; };
   document.querySelectorAll('.vega-embed').forEach((chart, n) => {
     const svg = chart.querySelector('svg');
-    if (!svg) return;
+    if (!svg || !chart.getClientRects().length) return;  // not drawn on this screen (lab.fitted_chart's other one)
     const title = (chart.querySelector('.role-title-text') || {}).textContent || `chart ${n}`;
     const box = chart.closest('[data-testid="stElementContainer"]') || chart.parentElement;
     const column = chart.closest('[data-testid="stColumn"]') || document.querySelector('[data-testid="stMainBlockContainer"]') || box;
@@ -199,6 +200,40 @@ def layout_problems(page) -> list[str]:
     """Charts wider than their column, legends or facet headers past it, legend entries without visible marks,
     titles clipped, covered or cut (13's item 6; 14's point 5)."""
     return page.evaluate(_LAYOUT_JS)
+
+
+# A phone's column and a projector's captions: what is wrong (empty when all is well).
+_READABLE_JS = r"""phone => {
+  const problems = [], main = document.querySelector('[data-testid="stMain"]');
+  if (phone && main.scrollWidth > main.clientWidth + 1)
+    problems.push(`the page scrolls sideways: ${main.scrollWidth} px of content in ${main.clientWidth} px`);
+  if (phone) document.querySelectorAll('[data-testid="stElementContainer"]').forEach(e => {
+    const r = e.getBoundingClientRect();
+    if (r.width && r.right > window.innerWidth + 1)
+      problems.push(`"${e.innerText.slice(0, 40)}" ends ${Math.round(r.right - window.innerWidth)} px past the screen`);
+  });
+  const luminance = rgb => rgb.map(c => c / 255).map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, c, i) => sum + [0.2126, 0.7152, 0.0722][i] * c, 0);
+  document.querySelectorAll('[data-testid="stCaptionContainer"]').forEach(c => {
+    const cs = getComputedStyle(c), [r, g, b, a = 1] = cs.color.match(/[\d.]+/g).map(Number);
+    const onWhite = [r, g, b].map(v => a * v + (1 - a) * 255);  // the page's background is white
+    const contrast = 1.05 / (luminance(onWhite) + 0.05);
+    const px = parseFloat(cs.fontSize);
+    if (px < 16 || contrast < 7)
+      problems.push(`caption "${c.innerText.slice(0, 40)}": ${px} px, contrast ${contrast.toFixed(1)}:1 on white`);
+  });
+  return problems;
+}"""
+
+
+def readability_problems(page, phone: bool) -> list[str]:
+    """On a phone, anything past the screen's edge; everywhere, captions under 16 px or under 7:1 contrast (WCAG AAA)."""
+    try:  # app.py's style sheet lands a moment after the first page's elements
+        page.wait_for_function("() => [...document.querySelectorAll('style')].some(s => "
+                               "s.textContent.includes('stCaptionContainer'))", timeout=10_000)
+    except Exception:
+        pass  # then the captions are measured as they are, and say so
+    return page.evaluate(_READABLE_JS, phone)
 
 
 def chart_ok(info: dict) -> bool:

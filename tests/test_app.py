@@ -56,7 +56,7 @@ def test_build_trains_and_a_control_changes_the_result():
     at.button[0].click()
     ok(at.run())
     first = next(m.value for m in at.markdown if "Final test loss" in m.value)
-    assert len(charts(at)) == 3  # data grid, curves, predictions
+    assert len(charts(at)) == 6  # data grid and predictions, each for a wide screen and a phone; loss; accuracy
     at.number_input[0].set_value(0.02)  # learning rate
     at.button[0].click()
     ok(at.run())

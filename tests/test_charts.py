@@ -52,15 +52,23 @@ def test_histogram_counts_every_index_once():
 
 def test_small_charts():
     m = Metrics((2.3, 0.5), (2.3, 0.6), (0.1, 0.9), (0.1, 0.85))
-    assert sum(len(v) for v in spec_of(charts.curves_chart(m))["datasets"].values()) == 8  # 2 metrics × 2 sets × 2 epochs
+    assert sum(len(v) for c in charts.curves_charts(m) for v in spec_of(c)["datasets"].values()) == 8  # 2 metrics × 2 sets × 2 epochs
     img = spec_of(charts.digits_chart(np.random.rand(3, 64), ["a", "b", "c"]))
     assert len(next(iter(img["datasets"].values()))) == 3 * 64
     heat = spec_of(charts.block_heatmap(["W1", "b1"], np.array([[1.0, 2.0], [3.0, 4.0]])))
     assert len(next(iter(heat["datasets"].values()))) == 4
-    bars = spec_of(charts.block_share_chart(["W1", "b1"], [0.9, 0.1]))
-    assert "tooltip" in json.dumps(bars)
+    for region in ("chaotic", "bulk", "stable"):  # the bars take the direction's region colour
+        bars = spec_of(charts.block_share_chart(["W1", "b1"], [0.9, 0.1], region))
+        assert "tooltip" in json.dumps(bars) and bars["mark"]["color"] == charts.COLORS[region]
     signed = spec_of(charts.signed_images_chart(np.random.randn(4, 64), list("abcd")))
     assert "redblue" in json.dumps(signed)
+
+
+def test_an_image_grid_for_a_phone_has_as_many_columns_as_fit():
+    images, short, long = np.random.rand(20, 64), [str(i) for i in range(20)], ["pred 2 (100%) · true 2"] * 20
+    assert spec_of(charts.digits_chart(images, short, columns=10, size=56))["columns"] == 10
+    assert spec_of(charts.digits_chart(images, short, columns=10, size=56, width=charts.PHONE_WIDTH))["columns"] == 4
+    assert spec_of(charts.digits_chart(images, long, columns=5, size=64, width=charts.PHONE_WIDTH))["columns"] == 2
 
 
 def _color_scales(spec) -> list[dict]:
@@ -93,14 +101,14 @@ def _all_charts():
     return {
         "sigma": charts.sigma_chart(table), "distance": charts.distance_chart(table),
         "alignment": charts.alignment_chart(table), "movement": charts.movement_chart(table),
-        "histogram": charts.log_sigma_histogram(table), "curves": charts.curves_chart(m),
+        "histogram": charts.log_sigma_histogram(table), "curves": charts.curves_charts(m)[0],
         "counts": charts.counts_chart([0, 1, 2], regions3),
         "series of regions": charts.series_chart(regions3, "count", False),
         "overlap": charts.overlap_chart(ks, {"main vs noise inputs": [0.5, 0.6, 0.7],
                                              "main vs seed 1": [0.5, 0.6, 0.7]}, [0.1, 0.2, 0.3]),
         "kl": charts.kl_chart({s: np.ones(5) for s in ("train", "test", "inverted", "noise")}, LABELS5),
         "flips": charts.flips_chart(_flips()),
-        "linearity": charts.linearity_chart(lin),
+        "linearity": charts.linearity_charts(lin)[0],
         "subspace": charts.subspace_chart(ks, {s: [1.0, 2.0, 3.0] for s in ("bulk", "complement of bulk",
                                                                           "top-k (chaotic)", "bottom-k (stable)")}),
     }
@@ -135,9 +143,9 @@ def _colors(node):
 def test_legends_sit_below_charts_and_titles_are_padded():
     for name, chart in _all_charts().items():
         spec = spec_of(chart)
-        for enc in _colors(spec):
-            if enc.get("legend", {}) is not None:
-                assert enc.get("legend", {}).get("orient") == "bottom", f"{name}: legend beside the chart"
+        orients = [enc.get("legend", {}).get("orient") for enc in _colors(spec) if enc.get("legend", {}) is not None]
+        # a second legend goes above: two side by side below would not fit a phone's column
+        assert set(orients) in (set(), {"bottom"}, {"top", "bottom"}), f"{name}: legends at {orients}"
         assert "padding" in spec, f"{name}: no padding around the chart for its title"
 
 

@@ -268,3 +268,35 @@ def test_the_guided_lecture_on_a_computed_run_hides_every_answer_until_reveal(na
         assert not bw.log_problems(server.log())
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lecture", "cnn"])
+def test_every_stored_page_fits_a_phone_and_its_captions_read_on_a_projector(name, request, monkeypatch, tmp_path):
+    import browser_walk as bw
+    if bw.available():
+        pytest.skip(f"browser test: {bw.available()}")
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("TJ_CACHE_DIR", str(request.getfixturevalue("store" if name == "lecture" else "cnn_store")))
+    server, problems = bw.Server(log_dir=tmp_path), {}
+    try:
+        with sync_playwright() as p:
+            browser = bw.launch(p)
+            try:
+                for width, height in ((390, 844), (1280, 720)):
+                    page = browser.new_page(viewport={"width": width, "height": height})
+                    for path in ("", *PAGES):
+                        page.goto(f"{server.url}/{path}?preset={name}")
+                        bw.wait_idle(page, 300)
+                        page.get_by_role("heading", level=1).first.wait_for(timeout=60_000)
+                        bw.wait_charts(page, 0)
+                        found = bw.layout_problems(page) + bw.readability_problems(page, phone=width < 500)
+                        if found:
+                            problems[f"{path or 'home'} at {width}×{height}"] = found
+                    page.close()
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert not problems, problems

@@ -54,21 +54,17 @@ def color_scale(names) -> alt.Scale:
     return alt.Scale(domain=names, range=[c or next(spare) for c in fixed])
 
 
-def legend(names, width: int = 300) -> alt.Legend:
-    """Below the chart, in as many columns as fit its width, labels never cut."""
+def legend(names, width: int = 300, title=None, orient: str = "bottom") -> alt.Legend:
+    """Below (or above) the chart, in as many columns as fit its width, labels never cut."""
     longest = max((len(str(n)) for n in names), default=1)
     columns = max(1, min(len(list(names)), width // (7 * longest + 40)))
-    return alt.Legend(orient="bottom", columns=columns, labelLimit=0, title=None, symbolStrokeWidth=3,
+    return alt.Legend(orient=orient, columns=columns, labelLimit=0, title=title, symbolStrokeWidth=3,
                       symbolOpacity=1)
 
 
-def color(field: str, names, title=None, width: int = 300) -> alt.Color:
+def color(field: str, names, title=None, width: int = 300, orient: str = "bottom") -> alt.Color:
     names = list(dict.fromkeys(names))
-    lg = legend(names, width)
-    if title:
-        lg = alt.Legend(orient="bottom", columns=lg.columns, labelLimit=0, title=title, symbolStrokeWidth=3,
-                        symbolOpacity=1)
-    return alt.Color(f"{field}:N", scale=color_scale(names), legend=lg, sort=names)
+    return alt.Color(f"{field}:N", scale=color_scale(names), legend=legend(names, width, title, orient), sort=names)
 
 
 PADDING = {"top": 14, "left": 5, "right": 5, "bottom": 5}
@@ -110,12 +106,12 @@ def _index_axis(df: pd.DataFrame) -> alt.X:
                  scale=alt.Scale(domain=[0, max(1, int(df["index"].max()))], nice=False))
 
 
-def _region_bands(df: pd.DataFrame) -> alt.Chart:
+def _region_bands(df: pd.DataFrame, orient: str = "bottom") -> alt.Chart:
     bands = df.groupby("region")["index"].agg(["min", "max"]).reset_index()
     return alt.Chart(bands).mark_rect(opacity=0.12).encode(
         x=alt.X("min:Q", title="singular index i (σ descending)",
                 scale=alt.Scale(domain=[0, max(1, int(df["index"].max()))], nice=False)), x2="max:Q",
-        color=color("region", REGIONS),
+        color=color("region", REGIONS, orient=orient),
         tooltip=[alt.Tooltip("region:N"), alt.Tooltip("min:Q", title="first index"),
                  alt.Tooltip("max:Q", title="last index")])
 
@@ -185,8 +181,8 @@ def log_sigma_histogram(df: pd.DataFrame, bins: int = 60) -> alt.Chart:
     ), "Histogram of log₁₀ σ", height=250)
 
 
-def curves_chart(metrics) -> alt.HConcatChart:
-    """Train/test loss and accuracy per epoch."""
+def curves_charts(metrics) -> tuple[alt.Chart, alt.Chart]:
+    """Train/test loss and accuracy per epoch: two charts, side by side on a wide screen, stacked on a phone."""
     epochs = np.arange(len(metrics.train_loss))
     df = pd.concat([
         pd.DataFrame({"epoch": epochs, "value": metrics.train_loss, "set": "train", "metric": "loss"}),
@@ -200,9 +196,9 @@ def curves_chart(metrics) -> alt.HConcatChart:
             x=alt.X("epoch:O", title="epoch", axis=alt.Axis(labelAngle=0)), y=alt.Y("value:Q", title=title),
             color=color("set", ("train", "test"), width=300),
             tooltip=["set:N", "epoch:O", alt.Tooltip("value:Q", format=".4f", title=title)],
-        ), title, pad=False, width=300, height=220)
+        ), title, height=220)
 
-    return alt.hconcat(one("loss", "cross-entropy (nats)"), one("accuracy", "accuracy")).properties(padding=PADDING)
+    return one("loss", "cross-entropy (nats)"), one("accuracy", "accuracy")
 
 
 def _square(images) -> tuple[np.ndarray, int]:
@@ -214,10 +210,18 @@ def _square(images) -> tuple[np.ndarray, int]:
     return images.reshape(len(images), side, side), side
 
 
-def _image_grid(images, titles, columns: int, size: int, color_enc, title: str = "") -> alt.FacetChart:
-    """Square images (n, side²) as small heatmaps, one panel per image keyed by its position (titles may repeat)."""
+PHONE_WIDTH = 340  # px for a chart in a 390 px phone's column
+
+
+def _image_grid(images, titles, columns: int, size: int, color_enc, title: str = "",
+                width: int | None = None) -> alt.FacetChart:
+    """Square images (n, side²) as small heatmaps, one panel per image keyed by its position (titles may repeat);
+    with `width`, fewer columns where the panels and their titles would not fit in that many px."""
     images, side = _square(images)
     titles = [str(t) for t in titles]
+    if width is not None:  # a panel is as wide as its title (about 5.5 px a character at 11 px) and 20 px apart
+        pitch = max(size, 5.5 * max(map(len, titles), default=1)) + 20
+        columns = max(1, min(columns, int((width + 20) // pitch)))
     rows, cols = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
     df = pd.concat([pd.DataFrame({"row": rows.ravel(), "col": cols.ravel(), "value": img.ravel(),
                                   "pixel": (rows * side + cols).ravel(), "title": t, "n": i})
@@ -232,11 +236,11 @@ def _image_grid(images, titles, columns: int, size: int, color_enc, title: str =
     ).properties(padding=PADDING)
 
 
-def digits_chart(images, titles, columns: int = 10, size: int = 56) -> alt.FacetChart:
+def digits_chart(images, titles, columns: int = 10, size: int = 56, width: int | None = None) -> alt.FacetChart:
     """Square images (n, side²) in [0, 1] (8×8 digits, 28×28 MNIST) as small heatmaps with a title each (white 0,
-    black 1)."""
+    black 1), in at most `width` px when given."""
     enc = alt.Color("value:Q", scale=alt.Scale(scheme="greys", domain=[0, 1]), legend=None)
-    return _image_grid(images, titles, columns, size, enc)
+    return _image_grid(images, titles, columns, size, enc, width=width)
 
 
 def _signed(limit: float, title: str) -> alt.Color:
@@ -245,31 +249,36 @@ def _signed(limit: float, title: str) -> alt.Color:
 
 
 def signed_images_chart(images, titles, columns: int = 8, size: int = 40, title: str = "",
-                        limit: float | None = None, legend_title: str = "weight") -> alt.FacetChart:
+                        limit: float | None = None, legend_title: str = "weight",
+                        width: int | None = None) -> alt.FacetChart:
     """Square signed images (n, side²), e.g. a direction's first-layer weights per hidden unit (8×8) or a conv
     kernel per channel (k×k), on a diverging scale of ±limit (default: their own largest |value|)."""
     lim = limit or float(np.abs(np.asarray(images, dtype=np.float64)).max()) or 1.0
-    return _image_grid(images, titles, columns, size, _signed(lim, legend_title), title)
+    return _image_grid(images, titles, columns, size, _signed(lim, legend_title), title, width)
 
 
-def direction_chart(d, index: int, max_panels: int = 64):
+def direction_chart(d, index: int, max_panels: int = 64, width: int | None = None):
     """The block of v_index that holds most of its norm, where it lives: first-layer images, conv kernels, a
     weight matrix as a heatmap or a bias as bars, on the colour scale of the whole vector (±max |v|)."""
     share = float(d.shares[d.names.index(d.block)])
     title = f"v_{index} in {d.block} ({100 * share:.0f} % of its norm²)"
+
+    def heading(what: str):  # on a phone, what is drawn goes on a second line
+        return [title, what] if width else f"{title}: {what}"
     legend_title = f"weight (±{d.scale:.2g} = max |v|)"
     values = np.asarray(d.values)
     if d.kind == "images":
         n = min(len(values), max_panels)
         return signed_images_chart(values[:n].reshape(n, -1), [f"unit {u}" for u in range(n)],
-                                   title=title + ": one image per unit", limit=d.scale, legend_title=legend_title)
+                                   title=heading("one image per unit"), limit=d.scale, legend_title=legend_title,
+                                   width=width)
     if d.kind == "kernels":
         out, inp, k = values.shape[0], values.shape[1], values.shape[-1]
         pairs = [(o, c) for o in range(out) for c in range(inp)][:max_panels]
         return signed_images_chart(np.array([values[o, c].ravel() for o, c in pairs]),
                                    [f"out {o}, in {c}" if inp > 1 else f"channel {o}" for o, c in pairs],
                                    columns=8, size=max(96, 8 * k), limit=d.scale, legend_title=legend_title,
-                                   title=title + f": one {k}×{k} kernel per channel")
+                                   title=heading(f"one {k}×{k} kernel per channel"), width=width)
     if d.kind == "vector":
         df = pd.DataFrame({"entry": np.arange(len(values)), "value": values})
         return titled(alt.Chart(df).mark_bar().encode(
@@ -282,7 +291,7 @@ def direction_chart(d, index: int, max_panels: int = 64):
         x=alt.X("column:O", title="input unit", axis=alt.Axis(labels=values.shape[1] <= 32)),
         y=alt.Y("row:O", title="output unit"), color=_signed(d.scale, legend_title),
         tooltip=["row:O", "column:O", alt.Tooltip("value:Q", format=".3g")]),
-        title + ": one cell per weight", height=alt.Step(max(8, min(24, 320 // max(1, values.shape[0])))))
+        heading("one cell per weight"), height=alt.Step(max(8, min(24, 320 // max(1, values.shape[0])))))
 
 
 def matrix_heatmap(names, matrix, title: str, x_title: str, y_title: str, value: str = "value") -> alt.LayerChart:
@@ -379,8 +388,9 @@ def overlap_chart(ks, overlaps: dict, baseline, title: str = "Bulk overlap") -> 
 
 def kl_chart(kl: dict, labels) -> alt.Chart:
     """Max-over-inputs KL per singular index, one colour per input set, log scale, train drawn on top, over the
-    regions shaded."""
-    bands = _region_bands(pd.DataFrame({"index": np.arange(len(labels)), "region": np.asarray(labels, dtype=str)}))
+    regions shaded (their legend above, the input sets' below: side by side they would not fit a phone)."""
+    bands = _region_bands(pd.DataFrame({"index": np.arange(len(labels)), "region": np.asarray(labels, dtype=str)}),
+                          orient="top")
     return series_chart(kl, "max KL(p ‖ p perturbed) (nats)", True, "Output change when θ_T moves along v_i",
                         "singular index i (σ descending)", floor=1e-12, on_top="train", beneath=bands)
 
@@ -409,30 +419,30 @@ def flips_chart(flips) -> alt.Chart:
 LINEARITY_CURVES = ("|δ·u_k| (measured)", "‖δ − (δ·u_k)u_k‖ (measured)", "ε σ_k (predicted by J)")
 
 
-def linearity_chart(lin, holds_up_to: float | None = None) -> alt.HConcatChart:
-    """|δ·u_k|, ‖δ − (δ·u_k)u_k‖ and the prediction εσ_k against ε (log-log), and the test loss; a rule at the
-    largest ε up to which the prediction holds."""
+def linearity_charts(lin, holds_up_to: float | None = None) -> tuple[alt.Chart, alt.Chart]:
+    """|δ·u_k|, ‖δ − (δ·u_k)u_k‖ and the prediction εσ_k against ε (log-log), and the test loss, each with a rule
+    at the largest ε up to which the prediction holds: two charts, side by side on a wide screen, stacked on a
+    phone."""
     df = pd.concat([pd.DataFrame({"eps": lin.eps, "value": np.maximum(v, 1e-16), "curve": name})
                     for name, v in zip(LINEARITY_CURVES, (lin.along, lin.across, lin.predicted))])
     epsx = alt.X("eps:Q", scale=alt.Scale(type="log", domain=[float(np.min(lin.eps)), float(np.max(lin.eps))],
                                           nice=False), title="ε")
-    resp = titled(alt.Chart(df).mark_line(point=True).encode(
+    resp = alt.Chart(df).mark_line(point=True).encode(
         x=epsx, y=alt.Y("value:Q", scale=alt.Scale(type="log"), title="size of the change in θ_T"),
         color=color("curve", LINEARITY_CURVES, width=300),
         strokeDash=alt.StrokeDash("curve:N", legend=None, sort=list(LINEARITY_CURVES), scale=alt.Scale(
             domain=list(LINEARITY_CURVES), range=[[1, 0], [1, 0], [5, 4]])),
-        tooltip=["curve:N", alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("value:Q", format=".4g")],
-    ), f"Retraining from θ_0 + ε v_{lin.index}", pad=False, width=300, height=240)
-    loss = titled(alt.Chart(pd.DataFrame({"eps": lin.eps, "test loss": lin.test_loss})).mark_line(
+        tooltip=["curve:N", alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("value:Q", format=".4g")])
+    loss = alt.Chart(pd.DataFrame({"eps": lin.eps, "test loss": lin.test_loss})).mark_line(
         point=True, color=COLORS["test"]).encode(
         x=epsx, y=alt.Y("test loss:Q", title="test loss (nats)"),
-        tooltip=[alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("test loss:Q", format=".4f")],
-    ), "Test loss after retraining", pad=False, width=240, height=240)
+        tooltip=[alt.Tooltip("eps:Q", format=".3g"), alt.Tooltip("test loss:Q", format=".4f")])
     if holds_up_to is not None and holds_up_to < float(np.max(lin.eps)):
         rule = alt.Chart(pd.DataFrame({"eps": [holds_up_to], "what": [f"J's prediction holds up to ε = {holds_up_to:g}"]})
                          ).mark_rule(strokeDash=[3, 3], color="#7f7f7f").encode(x="eps:Q", tooltip=["what:N"])
         resp, loss = alt.layer(resp, rule), alt.layer(loss, rule)
-    return alt.hconcat(resp, loss).resolve_legend(color="independent").properties(padding=PADDING)
+    return (titled(resp, f"Retraining from θ_0 + ε v_{lin.index}", height=240),
+            titled(loss, "Test loss after retraining", height=240))
 
 
 def subspace_chart(ks, losses: dict) -> alt.Chart:
@@ -449,10 +459,10 @@ def subspace_chart(ks, losses: dict) -> alt.Chart:
     ), "Training restricted to θ_0 + Bᵀc", height=280)
 
 
-def block_share_chart(names, shares, title: str = "share of ‖v‖² per parameter block") -> alt.Chart:
-    """Bar chart of how a unit vector's squared norm splits over parameter blocks."""
+def block_share_chart(names, shares, region: str, title: str = "share of ‖v‖² per parameter block") -> alt.Chart:
+    """Bar chart of how a unit vector's squared norm splits over parameter blocks, in its region's colour."""
     df = pd.DataFrame({"block": list(names), "share": np.asarray(shares, dtype=np.float64)})
-    return titled(alt.Chart(df).mark_bar().encode(
+    return titled(alt.Chart(df).mark_bar(color=color_of(region)).encode(
         x=alt.X("block:N", sort=list(names), axis=alt.Axis(labelAngle=0)),
         y=alt.Y("share:Q", title="share of ‖v‖²", scale=alt.Scale(domain=[0, 1])),
         tooltip=["block:N", alt.Tooltip("share:Q", format=".4f")],

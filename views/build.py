@@ -18,8 +18,8 @@ c1, c2, c3 = st.columns(3)
 c1.metric("training images", f"{len(data.y_train):,}")
 c2.metric("test images", f"{len(data.y_test):,}")
 c3.metric("pixels per image", f"{side} × {side}", help="pixel values scaled to [0, 1]")
-st.altair_chart(charts.digits_chart(data.x_train[:20].numpy(), [f"#{i}: label {int(y)}" for i, y in
-                                                                  enumerate(data.y_train[:20])]))
+lab.fitted_chart("train_images", lambda width: charts.digits_chart(
+    data.x_train[:20].numpy(), [f"#{i}: label {int(y)}" for i, y in enumerate(data.y_train[:20])], width=width))
 
 st.subheader("The network and its training")
 advanced = not lab.classroom()
@@ -92,13 +92,15 @@ if submitted or lab.have("train", exp) is not None:
                  "3e-3 for Adam) or use the cosine schedule.")
         st.stop()
     m = result.metrics
-    st.altair_chart(charts.curves_chart(m))
+    for column, chart in zip(st.columns(2), charts.curves_charts(m)):
+        column.altair_chart(chart)
     st.markdown(f"Final test loss **{m.test_loss[-1]:.4f}** nats, test accuracy **{100 * m.test_acc[-1]:.1f} %** "
                 f"(before training: {m.test_loss[0]:.3f} nats).")
     if m.test_loss[-1] >= m.test_loss[0]:
         st.warning("The network did not learn: the test loss did not go down. Try a smaller learning rate.")
     titles = tj.perturb.prediction_titles(exp, result.theta_final, data.x_test[:20], data.y_test[:20])
-    st.altair_chart(charts.digits_chart(data.x_test[:20].numpy(), titles, columns=5, size=64))
+    lab.fitted_chart("predictions", lambda width: charts.digits_chart(data.x_test[:20].numpy(), titles, columns=5,
+                                                                      size=64, width=width))
     st.page_link("views/jacobian.py", label="Next: compute the training Jacobian of this run", icon="➡️")
 else:
     st.info("Press **Train** to train this network (it takes well under a second for the presets).")

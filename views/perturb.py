@@ -51,7 +51,8 @@ st.caption(f"v_{index} is {labels[index]}. Each point: the share of the test ima
            f"(at most {tj.perturb.HOLD:.0%} change).")
 size = c2.number_input("size of the step s", min_value=0.0, value=flips.see_size, key=f"see_size_{index}")
 step = lab.get("see it", exp, index, float(size))
-st.altair_chart(charts.digits_chart(step.images, list(step.titles), columns=5, size=64))
+lab.fitted_chart("see_it", lambda width: charts.digits_chart(step.images, list(step.titles), columns=5, size=64,
+                                                             width=width))
 st.caption(f"v_{index} is {labels[index]} (σ = {sigma[index]:.5g}). Titles: predicted class and its "
            "probability before → after the step. Noise images are clipped to [0, 1] for display.")
 
@@ -67,7 +68,8 @@ if lab.have("linearity", exp, choices[pick], eps) is None and not st.button("Ret
     st.info("Each ε is one full training run from θ₀ + ε v_k.")
 else:
     lin = lab.get("linearity", exp, choices[pick], eps)
-    st.altair_chart(charts.linearity_chart(lin, linear_up_to(lin)))
+    for column, chart in zip(st.columns(2), charts.linearity_charts(lin, linear_up_to(lin))):
+        column.altair_chart(chart)
     st.download_button("linearity (.csv)", pd.DataFrame(vars(lin) | {"index": lin.index}).to_csv(index=False),
                        "linearity.csv", "text/csv", on_click="ignore")
     st.caption(f"The {honest.n_untouched:,} exactly untouched directions (Why a bulk?, §2, names their causes on "

@@ -83,8 +83,8 @@ index = st.number_input("singular index i", min_value=0, max_value=n - 1, step=1
 direction = lab.get("direction", exp, int(index))
 st.markdown(f"σ_{index} = **{sigma[index]:.6g}** ({labels[index]}), alignment u·v = **{spec.alignment[index]:.4f}**, "
             f"training moved along it by **{spec.movement[index]:.3g}**.")
-st.altair_chart(charts.block_share_chart(direction.names, direction.shares))
-st.altair_chart(charts.direction_chart(direction, int(index)))
+st.altair_chart(charts.block_share_chart(direction.names, direction.shares, labels[index]))
+lab.fitted_chart("direction", lambda width: charts.direction_chart(direction, int(index), width=width))
 st.caption(f"Drawn: {direction.block}, the block that holds most of v_{index}. The colour scale is the whole "
            f"vector's (±{direction.scale:.2g}), so a block that holds little of it stays pale.")
 st.page_link("views/compare.py", label="Next: compare bulks across seeds, labels and inputs", icon="➡️")

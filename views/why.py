@@ -137,7 +137,7 @@ elif lab.have("gd", gd, WHY.gd_segments) is None and not st.button("Compare with
                "timed probe).")
 else:
     pred_gd = lab.get("gd", gd, WHY.gd_segments)
-    predicted_name = f"predicted ∏(1 − η_t λ_i), Hessian at {WHY.gd_segments} checkpoints"
+    predicted_name = f"predicted ∏(1 − η_t λ_i), {WHY.gd_segments} Hessians"
     st.altair_chart(charts.series_chart({"measured σ (momentum 0)": pred_gd.measured,
                                          predicted_name: pred_gd.predicted},
                                         "σ", True, "Curvature predicts the regions", "index i",
