@@ -1,7 +1,10 @@
+import hashlib
+import shutil
 import sys
 
 import pytest
 import torch
+from filelock import FileLock
 
 from tj import DataSpec, Experiment, MLPSpec, TrainSpec  # installed by requirements.txt (pip install -e .)
 
@@ -24,3 +27,24 @@ def _no_state_left():
     if streamlit is not None:
         streamlit.cache_resource.clear()
         streamlit.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def stored(tmp_path_factory, worker_id):
+    """stored(exp): a folder holding precompute's store of `exp`, computed once per run and shared by both test
+    processes. Tests read it; one that writes works on a copy."""
+    root = tmp_path_factory.getbasetemp()
+    root = root if worker_id == "master" else root.parent  # under xdist: this run's folder, above every worker's
+
+    def get(exp):
+        from tj.precompute import precompute
+        folder = root / f"store-{hashlib.sha256(exp.to_json().encode()).hexdigest()[:16]}"
+        done = folder.with_suffix(".done")
+        with FileLock(folder.with_suffix(".lock")):
+            if not done.exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                report = precompute(exp, folder, say=lambda s: None)
+                assert not [k for k, v in report.items() if v.startswith("skipped")], report
+                done.touch()
+        return folder
+    return get

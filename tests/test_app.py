@@ -176,7 +176,7 @@ def test_the_tau_set_on_spectrum_is_the_sessions_shown_in_the_sidebar_and_the_ur
 
 
 @pytest.mark.slow
-def test_compare_page_computes_variants_overlaps_and_the_function_jacobian():
+def test_compare_page_computes_variants_overlaps_the_function_jacobian_and_switches():
     at = ok(app("compare"))
     assert any("Not computed yet" in w.value for w in at.warning)
     at.button(key="compute_variants").click()
@@ -188,6 +188,11 @@ def test_compare_page_computes_variants_overlaps_and_the_function_jacobian():
     ok(at.run())
     assert len(charts(at)) >= 6
     assert at.get("download_button")
+    at.multiselect(key="switches").set_value(["momentum 0", "width 32"])
+    at.button(key="compute_switches").click()
+    ok(at.run())
+    table = at.dataframe[1].value
+    assert table["run"].tolist() == ["main", "momentum 0", "width 32"] and table["P"].tolist() == [1210, 1210, 2410]
 
 
 def test_perturb_page_runs_every_experiment():
@@ -219,18 +224,6 @@ def test_why_page_counts_untouched_directions_and_follows_the_bulk():
     at.button(key="compute_gd").click()
     ok(at.run())
     assert len(charts(at)) >= 6
-
-
-@pytest.mark.slow
-def test_compare_page_optimizer_and_architecture_switches():
-    at = ok(app("compare"))
-    at.button(key="compute_variants").click()
-    ok(at.run())
-    at.multiselect(key="switches").set_value(["momentum 0", "width 32"])
-    at.button(key="compute_switches").click()
-    ok(at.run())
-    table = at.dataframe[1].value
-    assert table["run"].tolist() == ["main", "momentum 0", "width 32"] and table["P"].tolist() == [1210, 1210, 2410]
 
 
 def test_the_guide_asks_before_it_reveals_and_each_step_starts_hidden():

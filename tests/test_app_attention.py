@@ -1,4 +1,4 @@
-"""The attention family through every page (AppTest), on a tiny attention net so it stays quick (P = 238)."""
+"""The attention family through every page (AppTest), on a tiny attention net so it stays quick (P = 238, 26 steps)."""
 import pytest
 
 import lab
@@ -6,7 +6,8 @@ import tj
 from pages import metric, ok, open_page
 from tj.attention import AttentionSpec
 
-TINY = tj.preset("attention").replace(model=AttentionSpec(embed=4, heads=2, hidden=4), **{"train.epochs": 2})
+TINY = tj.preset("attention").replace(model=AttentionSpec(embed=4, heads=2, hidden=4),
+                                     **{"train.epochs": 2, "data.n_train": 400})
 
 
 def app(page=None, exp=TINY):

@@ -1,9 +1,10 @@
-"""`python -m tj precompute`: every page from the store, computing nothing; the store itself; the disk reads."""
+"""`python -m tj precompute`: every page from the store, computing nothing; the store itself; the disk reads.
+The stored pages in a real browser: tests/test_stored_pages.py."""
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import lab
+from pages import QUICK_CNN
 import tj
 from tj.defaults import page_results
 from tj.cache import DiskCache, key_text, path_for
@@ -26,16 +28,9 @@ LECTURE = tj.preset("lecture")
 PAGES = ("build", "jacobian", "spectrum", "compare", "perturb", "why")
 
 
-def precomputed(tmp_path_factory, exp):
-    folder = tmp_path_factory.mktemp("store")
-    report = precompute(exp, folder, say=lambda s: None)
-    assert not [k for k, v in report.items() if v.startswith("skipped")], report
-    return folder
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return precomputed(tmp_path_factory, LECTURE)
+def store(stored):
+    return stored(LECTURE)
 
 
 class Calls(list):
@@ -111,14 +106,14 @@ def stored_keys(folder) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def cnn_store(tmp_path_factory):
-    return precomputed(tmp_path_factory, tj.preset("cnn"))
+def cnn_store(stored):
+    return stored(QUICK_CNN)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["lecture", "cnn"])
 def test_a_walk_after_precompute_computes_nothing_and_asks_for_exactly_what_is_stored(name, request, monkeypatch):
-    exp = tj.preset(name)
+    exp = LECTURE if name == "lecture" else QUICK_CNN
     folder = request.getfixturevalue("store" if name == "lecture" else "cnn_store")
     counted = request.getfixturevalue("counted")  # after the store: only the walk is counted
     fresh_server_state(monkeypatch, folder)
@@ -151,7 +146,8 @@ def test_the_walk_without_a_store_does_compute(counted, monkeypatch, tmp_path):
     assert "jacobian" in counted
 
 
-def test_a_jacobian_is_read_from_disk_at_most_once_on_a_miss_and_never_on_a_hit(store, monkeypatch):
+def test_a_jacobian_is_read_from_disk_at_most_once_on_a_miss_and_never_on_a_hit(store, monkeypatch, tmp_path):
+    store = shutil.copytree(store, tmp_path / "store")  # it stores what it computes
     reads = []
     real = DiskCache.get
     monkeypatch.setattr(DiskCache, "get", lambda self, key: (reads.append(key[0]), real(self, key))[1])
@@ -212,91 +208,3 @@ def test_cli_says_what_is_wrong_in_one_sentence(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tj", "precompute", "--preset", "lecture", "--cache-dir", str(tmp_path)],
                          cwd=ROOT, env={**env, "TJ_MAX_PARAMS": "1000"}, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "precompute needs a dense J" in out.stderr and "Traceback" not in out.stderr
-
-
-@pytest.mark.slow
-def test_a_restarted_server_shows_every_page_from_the_store_in_a_real_browser(store, monkeypatch, tmp_path):
-    import browser_walk as bw
-    if bw.available():
-        pytest.skip(f"browser test: {bw.available()}")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("TJ_CACHE_DIR", str(store))
-    server = bw.Server(log_dir=tmp_path)   # a fresh process: nothing in memory, everything on disk
-    seconds = {}
-    try:
-        with sync_playwright() as p:
-            browser = bw.launch(p)
-            try:
-                page = bw.new_page(browser, server.url)
-                for i, step in enumerate(bw.STORED_WALK, 1):
-                    start = time.perf_counter()
-                    bw.run_step(page, step, i, None)
-                    seconds[step.page] = time.perf_counter() - start
-            finally:
-                browser.close()
-        assert not bw.log_problems(server.log())
-    finally:
-        server.stop()
-    # how fast is the benchmark's business (scripts/paper_class.py measures a class); printed here, not asserted
-    print("seconds per page from the store: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()), file=sys.stderr)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["lecture", "cnn"])
-def test_the_guided_lecture_on_a_computed_run_hides_every_answer_until_reveal(name, request, monkeypatch, tmp_path):
-    # Every result is in the store, so every page opens computed: the guide must still ask first, and once
-    # revealed its "what to notice" must say what the page's numbers say, on the MLP and on the CNN.
-    import browser_walk as bw
-    if bw.available():
-        pytest.skip(f"browser test: {bw.available()}")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("TJ_CACHE_DIR", str(request.getfixturevalue("store" if name == "lecture" else "cnn_store")))
-    server = bw.Server(log_dir=tmp_path)
-    try:
-        with sync_playwright() as p:
-            browser = bw.launch(p)
-            try:
-                page = bw.new_page(browser, server.url)
-                page.goto(server.url + f"/?preset={name}")
-                bw.wait_idle(page, 60)
-                for i, step in enumerate(bw.STORED_WALK, 1):
-                    bw.run_step(page, step, i, None, guided=True, computed=True)
-            finally:
-                browser.close()
-        assert not bw.log_problems(server.log())
-    finally:
-        server.stop()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["lecture", "cnn"])
-def test_every_stored_page_fits_a_phone_and_its_captions_read_on_a_projector(name, request, monkeypatch, tmp_path):
-    import browser_walk as bw
-    if bw.available():
-        pytest.skip(f"browser test: {bw.available()}")
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("TJ_CACHE_DIR", str(request.getfixturevalue("store" if name == "lecture" else "cnn_store")))
-    server, problems = bw.Server(log_dir=tmp_path), {}
-    try:
-        with sync_playwright() as p:
-            browser = bw.launch(p)
-            try:
-                for width, height in ((390, 844), (1280, 720)):
-                    page = browser.new_page(viewport={"width": width, "height": height})
-                    for path in ("", *PAGES):
-                        page.goto(f"{server.url}/{path}?preset={name}")
-                        bw.wait_idle(page, 300)
-                        page.get_by_role("heading", level=1).first.wait_for(timeout=60_000)
-                        bw.wait_charts(page, 0)
-                        found = bw.layout_problems(page) + bw.readability_problems(page, phone=width < 500)
-                        if found:
-                            problems[f"{path or 'home'} at {width}×{height}"] = found
-                    page.close()
-            finally:
-                browser.close()
-    finally:
-        server.stop()
-    assert not problems, problems

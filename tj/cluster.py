@@ -7,6 +7,7 @@ workers; rerunning computes only what is missing or corrupt.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 from contextlib import contextmanager
@@ -97,8 +98,10 @@ def client_for(workers: int | None = None, scheduler: str | None = None):
             yield client
         return
     workers = workers or len(os.sched_getaffinity(0))
+    # silence_logs: a task's error reaches the caller through its future; what the workers log as they shut down
+    # after Ctrl-C (heartbeats to a closed scheduler, with tracebacks) is noise on the user's terminal.
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                      env=SINGLE_THREAD_ENV) as cluster, Client(cluster) as client:
+                      env=SINGLE_THREAD_ENV, silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         yield client
 
 

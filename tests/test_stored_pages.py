@@ -1,0 +1,102 @@
+"""The stored pages in a real browser: a restarted server shows every page from precompute's store; the guided
+lecture on a computed run hides every answer until Reveal; every page fits a 390 px phone and its captions read
+on a projector. On the lecture preset and on a CNN (pages.QUICK_CNN)."""
+import sys
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+import browser_walk as bw
+import tj
+from pages import QUICK_CNN
+from tj.validate import query_params
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")]
+
+PAGES = ("build", "jacobian", "spectrum", "compare", "perturb", "why")
+EXPERIMENTS = {"lecture": tj.preset("lecture"), "cnn": QUICK_CNN}
+
+
+@pytest.fixture(params=EXPERIMENTS)
+def run(request, stored):
+    """(its URL's query, the folder of its store)"""
+    exp = EXPERIMENTS[request.param]
+    return "?" + urlencode(query_params(exp, compact=True)), stored(exp)
+
+
+def test_a_restarted_server_shows_every_page_from_the_store_in_a_real_browser(stored, monkeypatch, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("TJ_CACHE_DIR", str(stored(EXPERIMENTS["lecture"])))
+    server = bw.Server(log_dir=tmp_path)   # a fresh process: nothing in memory, everything on disk
+    seconds = {}
+    try:
+        with sync_playwright() as p:
+            browser = bw.launch(p)
+            try:
+                page = bw.new_page(browser, server.url)
+                for i, step in enumerate(bw.STORED_WALK, 1):
+                    start = time.perf_counter()
+                    bw.run_step(page, step, i, None)
+                    seconds[step.page] = time.perf_counter() - start
+            finally:
+                browser.close()
+        assert not bw.log_problems(server.log())
+    finally:
+        server.stop()
+    # how fast is the benchmark's business (scripts/paper_class.py measures a class); printed here, not asserted
+    print("seconds per page from the store: " + ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()), file=sys.stderr)
+
+
+def test_the_guided_lecture_on_a_computed_run_hides_every_answer_until_reveal(run, monkeypatch, tmp_path):
+    # Every result is in the store, so every page opens computed: the guide must still ask first, and once
+    # revealed its "what to notice" must say what the page's numbers say, on the MLP and on the CNN.
+    from playwright.sync_api import sync_playwright
+
+    query, folder = run
+    monkeypatch.setenv("TJ_CACHE_DIR", str(folder))
+    server = bw.Server(log_dir=tmp_path)
+    try:
+        with sync_playwright() as p:
+            browser = bw.launch(p)
+            try:
+                page = bw.new_page(browser, server.url)
+                page.goto(f"{server.url}/{query}")
+                bw.wait_idle(page, 60)
+                for i, step in enumerate(bw.STORED_WALK, 1):
+                    bw.run_step(page, step, i, None, guided=True, computed=True)
+            finally:
+                browser.close()
+        assert not bw.log_problems(server.log())
+    finally:
+        server.stop()
+
+
+def test_every_stored_page_fits_a_phone_and_its_captions_read_on_a_projector(run, monkeypatch, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    query, folder = run
+    monkeypatch.setenv("TJ_CACHE_DIR", str(folder))
+    server, problems = bw.Server(log_dir=tmp_path), {}
+    try:
+        with sync_playwright() as p:
+            browser = bw.launch(p)
+            try:
+                for width, height in ((390, 844), (1280, 720)):
+                    page = browser.new_page(viewport={"width": width, "height": height})
+                    for path in ("", *PAGES):
+                        page.goto(f"{server.url}/{path}{query}")
+                        bw.wait_idle(page, 300)
+                        page.get_by_role("heading", level=1).first.wait_for(timeout=60_000)
+                        bw.wait_charts(page, 0)
+                        found = bw.layout_problems(page) + bw.readability_problems(page, phone=width < 500)
+                        if found:
+                            problems[f"{path or 'home'} at {width}×{height}"] = found
+                    page.close()
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    assert not problems, problems
