@@ -38,6 +38,9 @@ class Step:
     min_charts: int = 0                        # at least this many rendered Vega-Lite charts
     metrics: dict[str, str] = field(default_factory=dict)   # metric label -> exact displayed value
     check: Callable | None = None              # check(values: {metric label: value}) for anything else
+    on_page: Callable | None = None            # on_page(page, where) for what the page shows beyond its metrics
+    before: tuple[str, ...] = ()               # regexes, each visible before the first click: a wait's estimate
+    gone: tuple[str, ...] = ()                 # not visible afterwards: what the clicks replaced
     notice: Callable | None = None             # notice(text of the guide's "what to notice", metrics): its
                                                # statements against the page's numbers (guided walks only)
     timeout_s: float = 120                     # for the click's script run and the texts to appear
@@ -89,6 +92,19 @@ def notice_counts_the_untouched(text: str, metrics: dict[str, str]) -> None:
     assert said and said.group(1) == metrics["predicted in total"], f"{said and said.group(1)} against {metrics}"
 
 
+def see_it_opens_where_the_test_predictions_hold(page, where: str) -> None:
+    """Perturb's 'See it' opens at the step its caption names, picked by the rule from the class-change curves."""
+    said = page.get_by_text("the largest step at which the test predictions still hold").first.inner_text()
+    s = float(re.search(r"opens at s = ([\d.e+-]+), the largest step", said).group(1))
+    shown = float(field(page, "size of the step s").input_value())
+    assert abs(shown - s) <= 5e-3 * abs(s), f"{where}: 'See it' opens at s = {shown}, its caption says {s}"
+
+
+# What a page says before a wait of more than a few seconds, on every family: what it computes and how long.
+ESTIMATES = {"compare": r"Not computed yet: .* about \d+ s on this server",
+             "why": (r"keeping J at every checkpoint.* about \d+ s on this server",
+                     r"float64 .*: about \d+ s on this server")}
+
 # The lecture path on the default (lecture) preset, in order: each step starts where the previous one left off.
 # docs/lecture.md tells a class to click exactly these pages and buttons; change both together.
 STEPS: list[Step] = [
@@ -100,7 +116,7 @@ STEPS: list[Step] = [
     # 4 more Jacobians (shuffled labels, noise inputs, seeds 1 and 2), then the parameter-function Jacobian.
     Step("Compare", click=("Compute the variants", "Compute it"), min_charts=6,
          texts=("Spectra side by side", "Bulk overlap", "Null space vs bulk", "outputs (10 per input)"),
-         name="compare", timeout_s=600),
+         before=(ESTIMATES["compare"],), gone=("Not computed yet",), name="compare", timeout_s=600),
     # The spectrum is cached by now, so the page opens on the output-effect panel; retrain along the default
     # direction (nothing set), then train inside subspaces.
     Step("Perturb", click=("Retrain", "Train in subspaces"), min_charts=4,
@@ -108,7 +124,7 @@ STEPS: list[Step] = [
     Step("Why a bulk?", click=("Compute J through training", "Count them in a float64 J"), min_charts=5,
          texts=("Region counts by checkpoint", "Share of the predicted subspace"),
          metrics={"predicted in total": "65", "measured |σ−1| < 1e-9": "65"}, check=predicted_equals_measured,
-         name="why", timeout_s=600),
+         before=ESTIMATES["why"], name="why", timeout_s=600),
 ]
 
 # --- selectors (Streamlit 1.67's DOM) -------------------------------------------------------------------
@@ -423,10 +439,13 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
         button.click()
         wait_idle(page, step.timeout_s)
         wait_charts(page, 0)  # whatever this button drew, drawn before the next one is pressed
-    for label in step.buttons:
+    for n, label in enumerate(step.buttons):
         button = page.get_by_role("button", name=label, exact=True)
         if guided and button.count() == 0 and reveal.count():
             press(reveal)  # this button is further down, among the results
+        if n == 0:
+            missing = [p for p in step.before if not page.get_by_text(re.compile(p)).filter(visible=True).count()]
+            assert not missing, f"{where}: before {label!r}, nothing on the page matches {missing}"
         press(button)
     if guided and reveal.count():
         press(reveal)
@@ -436,6 +455,8 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
 
     errors = page.locator(ERRORS).all_inner_texts()
     assert not errors, f"{where}: Streamlit error/exception on the page: {errors}"
+    stale = [text for text in step.gone if page.get_by_text(text).filter(visible=True).count()]
+    assert not stale, f"{where}: still on the page after its results arrived: {stale}"
 
     found = wait_charts(page, step.min_charts)
     broken = [(i, c) for i, c in enumerate(found) if not chart_ok(c)]
@@ -444,6 +465,8 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
     assert len(found) >= step.min_charts, f"{where}: {len(found)} charts, expected at least {step.min_charts}"
 
     values = check_metrics(step, metrics(page), where)
+    if step.on_page:
+        step.on_page(page, where)
     if guided:
         said = page.locator(GUIDE).inner_text()
         assert "What to notice" in said, f"{where}: no 'what to notice' after Reveal"
@@ -513,7 +536,8 @@ STORED_WALK: list[Step] = [
     Step("Compare", min_charts=6, texts=("Spectra side by side", "Bulk overlap", "outputs (10 per input)"),
          name="compare"),
     Step("Perturb", min_charts=4, texts=("Median over each region", "under 1% of their weight",
-                                         "Test loss without the nudge"), name="perturb"),
+                                         "Test loss without the nudge"), name="perturb",
+         on_page=see_it_opens_where_the_test_predictions_hold),
     Step("Why a bulk?", min_charts=4, texts=("Region counts by checkpoint", "Share of the predicted subspace"),
          check=predicted_equals_measured, name="why", notice=notice_counts_the_untouched),
 ]

@@ -6,9 +6,11 @@ from streamlit.testing.v1 import AppTest
 import tj
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-# The cnn preset's network and data on fewer training steps (4 epochs of 400 images, not 8 of 1,600), so that
-# its precompute store takes a fraction of the preset's time; the tests that walk every stored page use it.
-QUICK_CNN = tj.preset("cnn").replace(**{"data.n_train": 400, "train.epochs": 4})
+# The lecture and cnn presets' networks and data on fewer training steps (4 epochs of 400 images, not 8 of 1,600),
+# so that their precompute stores take a fraction of the presets' time; the tests that walk every stored page use them.
+QUICK = {"data.n_train": 400, "train.epochs": 4}
+QUICK_LECTURE = tj.preset("lecture").replace(**QUICK)
+QUICK_CNN = tj.preset("cnn").replace(**QUICK)
 
 
 def ok(at: AppTest, errors: bool = True) -> AppTest:

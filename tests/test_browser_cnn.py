@@ -1,11 +1,15 @@
 """The CNN path in a real browser (chromium at 1280×720): Build a CNN → Training Jacobian → Spectrum, with the key
-numbers checked against the same experiment computed here by tj. A tiny CNN (P = 350, 50 steps) keeps it quick."""
+numbers checked against the same experiment computed here by tj; then Compare and Why a bulk? announce their waits.
+A tiny CNN (P = 350, 50 steps) keeps it quick."""
+import re
+
 import numpy as np
 import pytest
 
 import browser_walk as bw
 import tj
 from tj import CNNSpec, Conv
+from tj.spectrum import direction_by_block
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")]
@@ -16,7 +20,7 @@ EXPECTED = tj.preset("lecture").replace(model=CNNSpec(convs=(Conv(2, 3, "SAME", 
                                         **{"train.epochs": EPOCHS})
 
 
-def test_build_a_cnn_then_its_jacobian_and_spectrum(tmp_path):
+def test_a_cnn_built_in_the_browser_its_spectrum_its_drawn_direction_and_announced_waits(tmp_path):
     with bw.projector_page(tmp_path) as page:
         bw.goto(page, "Build a network")
         page.get_by_text("CNN (convolutions, then dense layers)").click()
@@ -27,12 +31,24 @@ def test_build_a_cnn_then_its_jacobian_and_spectrum(tmp_path):
         shown = bw.train_jacobian_and_spectrum(page, 300)
         assert shown["parameters P"] == f"{P:,}"
         page.screenshot(path=str(tmp_path / "spectrum_cnn.png"), full_page=True)
+        drawn = page.get_by_text("the block that holds most of").first.inner_text()
+        for title, patterns in (("Compare", (bw.ESTIMATES["compare"],)), ("Why a bulk?", bw.ESTIMATES["why"])):
+            bw.goto(page, title)
+            missing = [p for p in patterns if not page.get_by_text(re.compile(p)).filter(visible=True).count()]
+            assert not missing, f"{title} on a CNN: no estimate before its wait ({missing})"
 
     res = tj.training_jacobian(EXPECTED)
-    sigma = tj.spectrum(res.jacobian, res.theta0, res.theta_final).singular_values
+    spec = tj.spectrum(res.jacobian, res.theta0, res.theta_final)
+    sigma = spec.singular_values
     counts = tj.region_counts(tj.regions(sigma, threshold=0.1))
     got = {k: int(shown[k].replace(",", "")) for k in ("chaotic", "bulk", "stable")}
     assert sum(got.values()) == P
     assert got == counts, f"the page shows {got}, tj computes {counts}"
     assert shown["σ₁ (largest)"] == f"{sigma[0]:.2f}"
     assert np.isclose(float(shown["σ₁ (largest)"]), sigma[0], rtol=0, atol=0.006)
+
+    # The direction is drawn in the block that holds most of it, on the whole vector's colour scale.
+    block, index, scale = re.search(r"Drawn: (\S+), the block that holds most of v_(\d+).*\(±([\d.e+-]+)\)",
+                                    drawn, re.S).groups()
+    direction = direction_by_block(EXPECTED.model, spec.Vh[int(index)])
+    assert (block, scale) == (direction.block, f"{direction.scale:.2g}"), f"drawn {block} ±{scale}, tj: {direction}"

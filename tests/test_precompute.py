@@ -14,7 +14,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import lab
-from pages import QUICK_CNN
+from pages import QUICK_CNN, QUICK_LECTURE
 import tj
 from tj.defaults import page_results
 from tj.cache import DiskCache, key_text, path_for
@@ -24,7 +24,7 @@ from tj.validate import query_params
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-LECTURE = tj.preset("lecture")
+LECTURE = QUICK_LECTURE
 PAGES = ("build", "jacobian", "spectrum", "compare", "perturb", "why")
 
 

@@ -8,7 +8,7 @@ from torch.func import jacfwd
 
 from test_cnn import tiny
 from tj import general, networks, traced
-from tj.jacobian import record, training_jacobian
+from tj.jacobian import record, replay_width, training_jacobian
 
 
 def step_args(exp, k=7):
@@ -20,7 +20,7 @@ def step_args(exp, k=7):
 
 def products(exp, args, compilable=False):
     spec, kind = exp.model, exp.train.loss
-    return traced.traced(("test", spec, kind), lambda: general.hessian_tangents(spec, kind), args, compilable)
+    return traced.traced(("hvp", spec, kind), lambda: general.hessian_tangents(spec, kind), args, compilable)
 
 
 @pytest.mark.parametrize("activation,pooling", [("relu", "avg"), ("gelu_tanh", "max")])
@@ -80,7 +80,7 @@ def test_compiled_step_equals_the_traced_one_to_rounding(monkeypatch, tmp_path):
     exp = tiny("avg", "gelu_tanh")
     plain = training_jacobian(exp, engine="general").jacobian
     monkeypatch.setattr(traced, "COMPILE", True)
-    args = step_args(exp)
+    args = step_args(exp, k=replay_width(exp, "general"))  # the engine's own shape: compiled once for both uses
     step = products(exp, args, compilable=True)
     assert not isinstance(step, torch.fx.GraphModule)  # inductor's, not the plain graph
     assert (step(*args) - general.hessian_tangents(exp.model, exp.train.loss)(*args)).abs().max() < 1e-12

@@ -74,7 +74,7 @@ def block_task(path: str, i: int, payload: dict | None = None) -> dict:
     traj, fresh = _trajectory(exp, store.engine)
     recorded = time.perf_counter()
     c0, c1 = store.columns(i)
-    cols = propagate(traj, basis_rows(store.n_params, c0, c1, exp.torch_dtype))[len(traj.steps)]
+    cols = propagate(traj, basis_rows(store.n_params, c0, c1, exp.torch_dtype), first_slot=c0)[len(traj.steps)]
     block = np.ascontiguousarray(cols.T.numpy())
     if not np.isfinite(block).all():
         raise Diverged(f"block {i} has NaN/Inf entries: the tangents blew up; lower the learning rate")

@@ -49,7 +49,8 @@ st.caption(f"v_{index} is {labels[index]}. Each point: the share of the test ima
            f"noise images whose predicted class differs at θ_T + s·v_{index} from θ_T's.{chaotic_note} The grid "
            f"below opens at s = {flips.see_size:.3g}, the largest step at which the test predictions still hold "
            f"(at most {tj.perturb.HOLD:.0%} change).")
-size = c2.number_input("size of the step s", min_value=0.0, value=flips.see_size, key=f"see_size_{index}")
+size = c2.number_input("size of the step s", min_value=0.0, value=flips.see_size, format="%.4g",
+                       key=f"see_size_{index}")
 step = lab.get("see it", exp, index, float(size))
 lab.fitted_chart("see_it", lambda width: charts.digits_chart(step.images, list(step.titles), columns=5, size=64,
                                                              width=width))
