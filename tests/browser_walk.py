@@ -92,6 +92,44 @@ def notice_counts_the_untouched(text: str, metrics: dict[str, str]) -> None:
     assert said and said.group(1) == metrics["predicted in total"], f"{said and said.group(1)} against {metrics}"
 
 
+def _named(listed: str) -> list[str]:
+    """'Shuffled labels, noise inputs and seed 1' → ['shuffled labels', 'noise inputs', 'seed 1']."""
+    return [name.strip().lower() for name in re.split(r",| and ", listed) if name.strip()]
+
+
+def notice_compare_follows_its_overlaps(text: str, metrics: dict[str, str]) -> None:
+    """Compare's conclusion follows from the overlaps it states: what it says keeps a bulk lies above random and
+    above what it says stays close to random, and 'set by the inputs' only when noise inputs do not keep it."""
+    stated = re.search(r"at k = [\d,]+ \(two random subspaces: ([\d.]+)\): (.*?)\.(?: |$)", text)
+    assert stated, f"no overlaps stated: {text[:300]!r}"
+    random = float(stated.group(1))
+    overlaps = {name.lower(): float(v) for name, v in (item.rsplit(" ", 1) for item in stated.group(2).split(", "))}
+    kept = re.search(r"(?:^|\. )([^.]*?) keeps? a bulk far above random", text)
+    lost = re.search(r"(?:^|\. )([^.]*?) stays? close to random", text)
+    kept, lost = (_named(m.group(1)) if m else [] for m in (kept, lost))
+    assert sorted(kept + lost) == sorted(overlaps), f"{kept} + {lost} against {overlaps}"
+    assert all(overlaps[k] > random for k in kept), f"kept {kept} at or below random {random}: {overlaps}"
+    assert not kept or not lost or min(overlaps[k] for k in kept) > max(overlaps[k] for k in lost), overlaps
+    if "set by the inputs" in text:
+        assert "shuffled labels" in kept and "noise inputs" in lost, text
+    if "noise inputs" in kept:
+        assert "noise inputs do not" not in text, text
+
+
+def notice_perturb_follows_its_medians(text: str, metrics: dict[str, str]) -> None:
+    """Perturb says the bulk is invisible only in distribution exactly when the KL ratios it states say so."""
+    from tj.notes import IN_DISTRIBUTION
+    said = re.search(r"median max-KL (?:of )?[\d.e+-]+ nats\)?, (.*?): (the bulk is invisible only in distribution|"
+                     r"this run does not show)", text)
+    assert said, f"no KL ratios stated: {text[:300]!r}"
+    ratios = [float(r) for r in re.findall(r"images (\d+)× as much", said.group(1))]
+    assert ratios, said.group(0)
+    if said.group(2).startswith("the bulk"):  # ratios are printed rounded to integers
+        assert min(ratios) >= IN_DISTRIBUTION - 0.5, said.group(0)
+    else:
+        assert min(ratios) < IN_DISTRIBUTION + 0.5, said.group(0)
+
+
 def see_it_opens_where_the_test_predictions_hold(page, where: str) -> None:
     """Perturb's 'See it' opens at the step its caption names, picked by the rule from the class-change curves."""
     said = page.get_by_text("the largest step at which the test predictions still hold").first.inner_text()
@@ -534,10 +572,10 @@ STORED_WALK: list[Step] = [
     Step("Spectrum", texts=("chaotic", "bulk", "stable"), min_charts=7, name="spectrum",
          notice=notice_counts_the_bulk),
     Step("Compare", min_charts=6, texts=("Spectra side by side", "Bulk overlap", "outputs (10 per input)"),
-         name="compare"),
+         name="compare", notice=notice_compare_follows_its_overlaps),
     Step("Perturb", min_charts=4, texts=("Median over each region", "under 1% of their weight",
                                          "Test loss without the nudge"), name="perturb",
-         on_page=see_it_opens_where_the_test_predictions_hold),
+         on_page=see_it_opens_where_the_test_predictions_hold, notice=notice_perturb_follows_its_medians),
     Step("Why a bulk?", min_charts=4, texts=("Region counts by checkpoint", "Share of the predicted subspace"),
          check=predicted_equals_measured, name="why", notice=notice_counts_the_untouched),
 ]

@@ -25,10 +25,10 @@ def test_paper_preset_reproduces_the_three_regions_and_its_untouched_directions(
     assert u.total == 257 and u.n_dead_pixel_directions == 192 and u.n_softmax_directions == 65
     basis = torch.from_numpy(u.basis)
     # Exact: in float64, J u = u to rounding for every predicted direction, each one tangent through training
-    # (a whole float64 J would cost 2.3× this float32 one).
+    # (a whole float64 J would cost about twice this float32 one).
     moved = jacobian_vector_product(exp.replace(dtype="float64"), basis)
     assert (moved - basis).abs().max() < 1e-12
-    # In the float32 J: uᵀJ = uᵀ to float32 rounding on both sides, and σ = 1 as often as there are directions.
+    # In the float32 J: J u = u and uᵀJ = uᵀ to float32 rounding, and |σ − 1| < 1e-5 at least that many times.
     jac = res.jacobian.double()
     assert (jac @ basis.T - basis.T).abs().max() < 1e-5 and (basis @ jac - basis).abs().max() < 1e-5
     assert (dist < 1e-5).sum() >= u.total
