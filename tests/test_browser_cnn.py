@@ -30,6 +30,8 @@ def test_a_cnn_built_in_the_browser_its_spectrum_its_drawn_direction_and_announc
         bw.field(page, "epochs").fill(str(EPOCHS))
         shown = bw.train_jacobian_and_spectrum(page, 300)
         assert shown["parameters P"] == f"{P:,}"
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()  # "→ 32 features →", not a hidden layer
+        assert tj.networks.describe(EXPECTED.model) in sidebar and "features" in sidebar, sidebar
         page.screenshot(path=str(tmp_path / "spectrum_cnn.png"), full_page=True)
         drawn = page.get_by_text("the block that holds most of").first.inner_text()
         for title, patterns in (("Compare", (bw.ESTIMATES["compare"],)), ("Why a bulk?", bw.ESTIMATES["why"])):
