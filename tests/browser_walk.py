@@ -138,6 +138,11 @@ def see_it_opens_where_the_test_predictions_hold(page, where: str) -> None:
     assert abs(shown - s) <= 5e-3 * abs(s), f"{where}: 'See it' opens at s = {shown}, its caption says {s}"
 
 
+def unseen(page, patterns) -> list[str]:
+    """The regexes that no visible text on the page matches."""
+    return [p for p in patterns if not page.get_by_text(re.compile(p)).filter(visible=True).count()]
+
+
 # What a page says before a wait of more than a few seconds, on every family: what it computes and how long.
 ESTIMATES = {"compare": r"Not computed yet: .* about \d+ s on this server",
              "why": (r"keeping J at every checkpoint.* about \d+ s on this server",
@@ -482,7 +487,7 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
         if guided and button.count() == 0 and reveal.count():
             press(reveal)  # this button is further down, among the results
         if n == 0:
-            missing = [p for p in step.before if not page.get_by_text(re.compile(p)).filter(visible=True).count()]
+            missing = unseen(page, step.before)
             assert not missing, f"{where}: before {label!r}, nothing on the page matches {missing}"
         press(button)
     if guided and reveal.count():

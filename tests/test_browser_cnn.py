@@ -36,7 +36,7 @@ def test_a_cnn_built_in_the_browser_its_spectrum_its_drawn_direction_and_announc
         drawn = page.get_by_text("the block that holds most of").first.inner_text()
         for title, patterns in (("Compare", (bw.ESTIMATES["compare"],)), ("Why a bulk?", bw.ESTIMATES["why"])):
             bw.goto(page, title)
-            missing = [p for p in patterns if not page.get_by_text(re.compile(p)).filter(visible=True).count()]
+            missing = bw.unseen(page, patterns)
             assert not missing, f"{title} on a CNN: no estimate before its wait ({missing})"
 
     res = tj.training_jacobian(EXPECTED)
