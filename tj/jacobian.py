@@ -290,8 +290,21 @@ def finite_difference_check(experiment: Experiment, jac: torch.Tensor, theta0: t
     return FiniteDifferenceCheck(jv, fd, eps, ((jv - fd).norm() / fd.norm()).item())
 
 
+def _cpu_seconds(fn, repeats: int = 2) -> float:
+    """The least CPU time of the calling thread over `repeats` calls of fn: the work itself, not the waits.
+
+    Wall time would count every wait for a core or for the GIL: with 8 Python threads busy beside it, a
+    lecture probe's wall time grew 4,000× and refused a 2-second J as too slow for the server."""
+    times = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        fn()
+        times.append(time.thread_time() - start)
+    return min(times)
+
+
 def estimate_seconds(experiment: Experiment, workers: int | None = None, engine: str | None = None) -> dict[str, float]:
-    """Seconds for training, J and its SVD on this machine, extrapolated from a short timed probe."""
+    """Seconds for training, J and its SVD on this machine when it is free, from a short probe's CPU time."""
     import numpy as np
 
     spec, ts = experiment.model, experiment.train
@@ -300,27 +313,20 @@ def estimate_seconds(experiment: Experiment, workers: int | None = None, engine:
     probe_steps = max(1, min(4, experiment.data.n_train // b))
     probe = experiment.replace(**{"data.n_train": b * probe_steps, "train.epochs": 1, "train.shuffle": False})
     engine = resolve_engine(experiment, engine)
-    record(probe, engine=engine)  # warm-up
-    start = time.perf_counter()
+    per_step_record = _cpu_seconds(lambda: record(probe, engine=engine)) / probe_steps
     traj = record(probe, engine=engine)
-    per_step_record = (time.perf_counter() - start) / probe_steps
     chunk = replay_width(experiment, engine)
     replay = engine_module(experiment, engine).replay
     with threads.limit(1), heap.kept():
         tangents = basis_rows(n, 0, min(chunk, n), probe.torch_dtype)
-        replay(traj, tangents)  # warm-up
-        start = time.perf_counter()
-        replay(traj, tangents)
-        per_step_chunk = (time.perf_counter() - start) / probe_steps
+        per_step_chunk = _cpu_seconds(lambda: replay(traj, tangents)) / probe_steps
     workers = workers or threads.THREADS
     n_chunks = -(-n // chunk)
     parallel = min(workers, n_chunks) * 0.8 if workers > 1 else 1.0  # measured: 2 workers ≈ 1.3–1.9×
     m = min(n, 300)
-    a = np.random.default_rng(0).normal(size=(m, m))
-    torch.linalg.svd(torch.from_numpy(a))  # warm-up
-    start = time.perf_counter()
-    torch.linalg.svd(torch.from_numpy(a))
-    svd = (time.perf_counter() - start) * (n / m) ** 3
+    a = torch.from_numpy(np.random.default_rng(0).normal(size=(m, m)))
+    with threads.limit(1):  # one thread, so its CPU time is the SVD's whole work
+        svd = _cpu_seconds(lambda: torch.linalg.svd(a)) * (n / m) ** 3 / threads.THREADS
     return {"train": per_step_record * n_steps,
             "jacobian": n_steps * (per_step_record + per_step_chunk * n_chunks / parallel),
             "svd": svd}

@@ -301,10 +301,17 @@ class Results:
 
     def check(self, exp: Experiment):
         """Is this experiment within the limits: memory first, then the estimated time for J (a Validation)?"""
+        from .jacobian import estimate_seconds
         from .validate import validate
         result = validate(exp, self.limits)
         if not result.ok:
             return result
+        result = validate(exp, self.limits, seconds=self.get("estimate", exp))
+        if result.ok:
+            return result
+        # Refuse only if a fresh probe agrees: one taken in a busy moment must not refuse it for every session.
+        cached, fresh = self.get("estimate", exp), estimate_seconds(exp)
+        self.put("estimate", exp, value={k: min(cached[k], fresh[k]) for k in fresh})
         return validate(exp, self.limits, seconds=self.get("estimate", exp))
 
     def refuse_if_over_limits(self, exp: Experiment) -> None:
