@@ -1,4 +1,5 @@
-"""Every page through streamlit.testing.v1.AppTest on the lecture preset."""
+"""Every page through streamlit.testing.v1.AppTest on the lecture preset (its network on fewer steps where a test
+computes J: pages.QUICK_LECTURE)."""
 from pathlib import Path
 
 import sys
@@ -9,13 +10,16 @@ from streamlit.testing.v1 import AppTest
 import lab
 import tj
 import tj.jacobian
+from pages import QUICK_LECTURE
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
-def app(page=None) -> AppTest:
-    """The app through app.py (router and sidebar included), then optionally on a page."""
+def app(page=None, exp=None) -> AppTest:
+    """The app through app.py (router and sidebar included), then optionally on a page and an experiment."""
     at = AppTest.from_file(APP, default_timeout=300).run()  # the first run registers st.navigation's pages
+    if exp is not None:
+        at.session_state["experiment"] = exp
     if page:
         at.switch_page(f"views/{page}.py")
         at.run()
@@ -116,7 +120,7 @@ def test_spectrum_first_offers_to_compute_then_jacobian_is_computed_once(monkeyp
         return real(*args, **kwargs)
 
     monkeypatch.setattr(tj.jacobian, "training_jacobian", counting)
-    at = ok(app("spectrum"))
+    at = ok(app("spectrum", QUICK_LECTURE))
     assert any("not computed yet" in w.value for w in at.warning)
     assert not charts(at)
     at.button(key="compute_spectrum").click()
@@ -134,7 +138,7 @@ def test_spectrum_first_offers_to_compute_then_jacobian_is_computed_once(monkeyp
 
 
 def test_jacobian_page_computes_verifies_and_offers_downloads():
-    at = ok(app("jacobian"))
+    at = ok(app("jacobian", QUICK_LECTURE))
     assert [b.label for b in at.button][:2] == ["Stop", "Compute J"]
     at.button(key="compute_jacobian").click()
     ok(at.run())
@@ -154,7 +158,7 @@ def test_stop_reports_progress_without_losing_anything():
 
 
 def test_picking_a_direction_shows_its_first_layer():
-    at = ok(app("spectrum"))
+    at = ok(app("spectrum", QUICK_LECTURE))
     at.button(key="compute_spectrum").click()
     ok(at.run())
     at.number_input(key="direction_index").set_value(0)
@@ -163,7 +167,7 @@ def test_picking_a_direction_shows_its_first_layer():
 
 
 def test_the_tau_set_on_spectrum_is_the_sessions_shown_in_the_sidebar_and_the_url():
-    at = ok(app("spectrum"))
+    at = ok(app("spectrum", QUICK_LECTURE))
     at.button(key="compute_spectrum").click()
     ok(at.run())
     at.select_slider(key="tau").set_value(1e-2)
@@ -177,7 +181,7 @@ def test_the_tau_set_on_spectrum_is_the_sessions_shown_in_the_sidebar_and_the_ur
 
 @pytest.mark.slow
 def test_compare_page_computes_variants_overlaps_the_function_jacobian_and_switches():
-    at = ok(app("compare"))
+    at = ok(app("compare", QUICK_LECTURE))
     assert any("Not computed yet" in w.value for w in at.warning)
     at.button(key="compute_variants").click()
     ok(at.run())
@@ -196,7 +200,7 @@ def test_compare_page_computes_variants_overlaps_the_function_jacobian_and_switc
 
 
 def test_perturb_page_runs_every_experiment():
-    at = ok(app("perturb"))
+    at = ok(app("perturb", QUICK_LECTURE))
     at.button(key="compute_spectrum_perturb").click()
     ok(at.run())
     summary = at.dataframe[0].value
@@ -213,14 +217,14 @@ def test_perturb_page_runs_every_experiment():
 
 @pytest.mark.slow
 def test_why_page_counts_untouched_directions_and_follows_the_bulk():
-    at = ok(app("why"))
+    at = ok(app("why", QUICK_LECTURE))
     at.button(key="compute_evolution").click()
     ok(at.run())
     counts = at.dataframe[0].value
     assert counts["bulk"].iloc[0] == 1210 and counts["bulk"].iloc[-1] < 1210  # J_0 = I; training peels directions off
     at.button(key="compute_exact").click()
     ok(at.run())
-    assert metric(at, "predicted in total") == metric(at, "measured |σ−1| < 1e-9") == "65"
+    assert metric(at, "predicted in total") == metric(at, "measured |σ−1| < 1e-9") == "97"
     at.button(key="compute_gd").click()
     ok(at.run())
     assert len(charts(at)) >= 6

@@ -62,10 +62,11 @@ def adam_coefficients(tspec, opt, lr: float) -> tuple[torch.Tensor, torch.Tensor
     return lr / (bc1 * (s + tspec.eps)), lr * (opt.m / bc1) / (2 * s * bc2 * (s + tspec.eps) ** 2)
 
 
-def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None) -> Trajectory:
+def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None,
+           data: Dataset | None = None) -> Trajectory:
     """Train once and keep θ_t, the batch and the optimizer coefficients of every step."""
     spec, tspec, dtype = experiment.model, experiment.train, experiment.torch_dtype
-    data = load(experiment.data, dtype)
+    data = load(experiment.data, dtype) if data is None else data
     theta0 = init_params(spec, experiment.seed, dtype) if theta0 is None else theta0.to(dtype)
     dev = (lambda x: x.to(device)) if device is not None else (lambda x: x)
     steps = []

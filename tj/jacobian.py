@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 import torch
 
 from . import general, heap, threads
-from .data import load
+from .data import Dataset, load
 from .general import Cancelled
 from .networks import family, has_fast_replay, init_params, n_activations
 from .networks import replay as replay_of
 from .presets import Experiment
-from .train import TrainResult, train
+from .train import TrainResult, evaluate, train
 
 ENGINES = ("fast", "general")
 
@@ -65,9 +65,10 @@ def engine_module(experiment: Experiment, engine: str | None = None):
     return general if resolve_engine(experiment, engine) == "general" else replay_of(experiment.model)
 
 
-def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None, engine: str | None = None):
-    """Train once and keep, per step, what the tangent replay of the chosen engine needs."""
-    return engine_module(experiment, engine).record(experiment, theta0, device)
+def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None, engine: str | None = None,
+           data: Dataset | None = None):
+    """Train once (on `data`, else the experiment's) and keep, per step, what the chosen engine's replay needs."""
+    return engine_module(experiment, engine).record(experiment, theta0, device, data)
 
 
 def propagate(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None,
@@ -304,17 +305,29 @@ def _cpu_seconds(fn, repeats: int = 2) -> float:
 
 
 def estimate_seconds(experiment: Experiment, workers: int | None = None, engine: str | None = None) -> dict[str, float]:
-    """Seconds for training, J and its SVD on this machine when it is free, from a short probe's CPU time."""
+    """Seconds for training, J and its SVD on this machine when it is free, from a short probe's CPU time.
+
+    Training is its steps plus the loss and accuracy on every training and test image before the first epoch
+    and after each (tj.train), timed apart: on MNIST those passes are a third of LeNet-5's training."""
     import numpy as np
 
     spec, ts = experiment.model, experiment.train
     n, b = spec.n_params, ts.batch_size
     n_steps = ts.epochs * (experiment.data.n_train // b)
-    probe_steps = max(1, min(4, experiment.data.n_train // b))
+    probe_steps = max(1, min(2, experiment.data.n_train // b))
     probe = experiment.replace(**{"data.n_train": b * probe_steps, "train.epochs": 1, "train.shuffle": False})
     engine = resolve_engine(experiment, engine)
-    per_step_record = _cpu_seconds(lambda: record(probe, engine=engine)) / probe_steps
-    traj = record(probe, engine=engine)
+    data = load(probe.data, probe.torch_dtype)
+    steps_only = Dataset(data.x_train, data.y_train, data.x_test[:1], data.y_test[:1])  # the log on one test image
+    theta0 = init_params(spec, experiment.seed, probe.torch_dtype)
+    with threads.limit(1):
+        x, y = data.x_test[:256], data.y_test[:256]
+        per_image = _cpu_seconds(lambda: evaluate(spec, theta0, x, y)) / len(y)
+    probe_log = 2 * (len(data.y_train) + 1) * per_image
+    per_step_record = max(_cpu_seconds(lambda: record(probe, engine=engine, data=steps_only)) - probe_log,
+                          0.1 * probe_log) / probe_steps
+    evaluations = (ts.epochs + 1) * (experiment.data.n_train + len(data.y_test)) * per_image
+    traj = record(probe, engine=engine, data=steps_only)
     chunk = replay_width(experiment, engine)
     replay = engine_module(experiment, engine).replay
     with threads.limit(1), heap.kept():
@@ -327,6 +340,6 @@ def estimate_seconds(experiment: Experiment, workers: int | None = None, engine:
     a = torch.from_numpy(np.random.default_rng(0).normal(size=(m, m)))
     with threads.limit(1):  # one thread, so its CPU time is the SVD's whole work
         svd = _cpu_seconds(lambda: torch.linalg.svd(a)) * (n / m) ** 3 / threads.THREADS
-    return {"train": per_step_record * n_steps,
-            "jacobian": n_steps * (per_step_record + per_step_chunk * n_chunks / parallel),
+    return {"train": per_step_record * n_steps + evaluations,
+            "jacobian": n_steps * (per_step_record + per_step_chunk * n_chunks / parallel) + evaluations,
             "svd": svd}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from . import general
-from .data import load
+from .data import Dataset, load
 from .mlp import MLPSpec, init_params, layout
 from .train import TrainResult, train
 
@@ -78,10 +78,11 @@ def from_blocks(blocks: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat(parts, dim=1)
 
 
-def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None) -> Trajectory:
+def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None,
+           data: Dataset | None = None) -> Trajectory:
     """Train once and keep, per step, what the tangent replay needs."""
     spec, tspec, dtype = experiment.model, experiment.train, experiment.torch_dtype
-    data = load(experiment.data, dtype)
+    data = load(experiment.data, dtype) if data is None else data
     theta0 = init_params(spec, experiment.seed, dtype) if theta0 is None else theta0.to(dtype)
     steps = []
     ones = None
