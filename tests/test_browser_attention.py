@@ -1,4 +1,4 @@
-"""The attention preset's network in a real browser (chromium at 1280×720), trained on 400 images (not 1,600) to
+"""The attention preset's network in a real browser (chromium at 1280×720), trained on 200 images (not 1,600) to
 keep it quick, through every page: Build (Train), Training Jacobian (Compute J), Spectrum (all three regions,
 their counts summing to P), then Compare, Perturb and Why a bulk?,
 which open on the attention network without an error and offer what they compute (pressing their buttons would
@@ -14,7 +14,7 @@ from tj.validate import query_params
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bw.available() is not None, reason=f"browser test: {bw.available()}")]
 
-EXP = tj.preset("attention").replace(**{"data.n_train": 400})
+EXP = tj.preset("attention").replace(**{"data.n_train": 200})
 PAGES = {"Compare": "Compute the variants", "Perturb": "Median over each region", "Why a bulk?": "Compute J through training"}
 
 
