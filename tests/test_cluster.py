@@ -142,17 +142,20 @@ def cli(*args, **kw):
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
-def wait_for_blocks(path: Path, at_least: int, proc, timeout=300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_blocks(path: Path, at_least: int, proc, timeout=300) -> str:
+    """Poll the store until `at_least` blocks are complete; returns the last polls (seconds: blocks or error)."""
+    start, polls = time.monotonic(), []
+    while time.monotonic() - start < timeout:
         try:
-            if (path / "checksums").exists() and open_store(path).complete().sum() >= at_least:
-                return
-        except StoreError:  # the CLI is still creating the store
-            pass
-        assert proc.poll() is None, proc.communicate()
+            if (path / "checksums").exists():
+                polls.append(f"{time.monotonic() - start:.1f} s: {int(open_store(path).complete().sum())}")
+                if int(polls[-1].split(": ")[1]) >= at_least:
+                    return "; ".join(polls[-4:])
+        except StoreError as err:  # the CLI is still creating the store
+            polls.append(f"{time.monotonic() - start:.1f} s: {err}")
+        assert proc.poll() is None, (proc.communicate(), polls[-4:])
         time.sleep(0.05)
-    raise AssertionError(f"fewer than {at_least} blocks after {timeout} s")
+    raise AssertionError(f"fewer than {at_least} blocks after {timeout} s: {polls[-4:]}")
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +170,10 @@ def test_interrupted_cli_resumes_with_only_the_missing_blocks(tmp_path, slow_ref
     path = tmp_path / "J.zarr"
     args = ("jacobian", "--config", str(config), "--store", str(path), "--workers", "2", "--block", "64")
     first = cli(*args)
-    wait_for_blocks(path, 2, first)
+    polls = wait_for_blocks(path, 2, first)
     first.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop that keeps the finished blocks
     out, err = first.communicate(timeout=120)
-    assert first.returncode == 130 and "kept" in err and "Traceback" not in err, err
+    assert first.returncode == 130 and "kept" in err and "Traceback" not in err, f"{err}\npolls: {polls}"
     kept = int(open_store(path).complete().sum())
     assert 2 <= kept < 19
 

@@ -61,7 +61,4 @@ def test_a_local_cluster_store_equals_the_threaded_processes(tmp_path):
 def test_compiled_general_engine_gives_the_same_bits_on_one_and_two_threads(tmp_path):
     env = {"TJ_COMPILE": "1", "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
     runs = [cli(tmp_path, "cnn", SHORT_CNN, t, **env) for t in (1, 2)]
-    same_bits(runs)
-    plain = cli(tmp_path, "cnn", SHORT_CNN, 2)
-    same_bits([runs[0], plain], ("theta0", "theta_final"))  # compiling changes J's rounding, never training's
-    assert np.abs(plain["jacobian"] - runs[0]["jacobian"]).max() <= 1e-5 * np.abs(plain["jacobian"]).max()
+    same_bits(runs)  # compiled against uncompiled, to rounding: tests/test_traced.py
