@@ -8,17 +8,6 @@ from filelock import FileLock
 
 from tj import DataSpec, Experiment, MLPSpec, TrainSpec  # installed by requirements.txt (pip install -e .)
 
-# The longest files first (seconds under `-n 2`, 2026-12-06), so that both test processes end together: with
-# --dist loadfile --no-loadscope-reorder (pytest.ini), xdist hands out whole files in this order.
-LONGEST_FIRST = ("test_browser.py", "test_stored_pages.py", "test_paper.py", "test_sessions.py", "test_precompute.py",
-                 "test_determinism.py", "test_cluster.py", "test_package.py", "test_browser_cnn.py",
-                 "test_browser_attention.py", "test_app.py", "test_traced.py", "test_hosting.py")
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
-
 
 def tiny(widths=(5,), activation="gelu_tanh", optimizer="sgd", dtype="float64", **train) -> Experiment:
     """A net small enough for dense reference Jacobians: 40 images, batches of 16, 3 epochs."""

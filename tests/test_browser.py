@@ -194,7 +194,7 @@ def test_clicking_a_point_of_the_spectrum_selects_that_index(server, browser, pa
             bw.wait_idle(spectrum, 60, started=True)
             value = int(box.input_value())
             picked.append(value)
-            spectrum.get_by_text(f"σ_{value} =").first.wait_for(timeout=10_000)
+            spectrum.get_by_text(f"σ_{value} =").first.wait_for(timeout=60_000)
         assert picked[0] != first and picked[0] < picked[1], f"opened on {first}, clicks gave {picked}"
     finally:
         spectrum.close()

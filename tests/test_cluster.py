@@ -137,9 +137,25 @@ def test_losing_a_worker_mid_run_still_completes_with_the_same_J(client, referen
 SLOW = LECTURE.replace(**{"train.epochs": 40})
 
 
+def _ctrl_c_delivered() -> None:
+    """In the child before exec: Ctrl-C neither ignored nor blocked, whatever an earlier test left in this process."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "tj", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_ctrl_c_delivered, **kw)
+
+
+def signal_state(pid: int) -> str:
+    """The process's blocked, ignored and caught signal masks, as /proc shows them."""
+    try:
+        return " ".join(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                        if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+    except OSError:
+        return "exited"
 
 
 def wait_for_blocks(path: Path, at_least: int, proc, timeout=300) -> str:
@@ -171,9 +187,11 @@ def test_interrupted_cli_resumes_with_only_the_missing_blocks(tmp_path, slow_ref
     args = ("jacobian", "--config", str(config), "--store", str(path), "--workers", "2", "--block", "64")
     first = cli(*args)
     polls = wait_for_blocks(path, 2, first)
+    state = signal_state(first.pid)
     first.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop that keeps the finished blocks
     out, err = first.communicate(timeout=120)
-    assert first.returncode == 130 and "kept" in err and "Traceback" not in err, f"{err}\npolls: {polls}"
+    assert first.returncode == 130 and "kept" in err and "Traceback" not in err, \
+        f"{err}\npolls: {polls}; the CLI's signals when sent Ctrl-C: {state}"
     kept = int(open_store(path).complete().sum())
     assert 2 <= kept < 19
 
