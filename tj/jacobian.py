@@ -321,7 +321,8 @@ def estimate_seconds(experiment: Experiment, workers: int | None = None, engine:
     steps_only = Dataset(data.x_train, data.y_train, data.x_test[:1], data.y_test[:1])  # the log on one test image
     theta0 = init_params(spec, experiment.seed, probe.torch_dtype)
     with threads.limit(1):
-        x, y = data.x_test[:256], data.y_test[:256]
+        x, y = (data.x_test, data.y_test) if len(data.y_test) else (data.x_train, data.y_train)
+        x, y = x[:256], y[:256]
         per_image = _cpu_seconds(lambda: evaluate(spec, theta0, x, y)) / len(y)
     probe_log = 2 * (len(data.y_train) + 1) * per_image
     per_step_record = max(_cpu_seconds(lambda: record(probe, engine=engine, data=steps_only)) - probe_log,
