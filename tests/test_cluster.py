@@ -164,8 +164,9 @@ def wait_for_blocks(path: Path, at_least: int, proc, timeout=300) -> str:
     while time.monotonic() - start < timeout:
         try:
             if (path / "checksums").exists():
-                polls.append(f"{time.monotonic() - start:.1f} s: {int(open_store(path).complete().sum())}")
-                if int(polls[-1].split(": ")[1]) >= at_least:
+                done = int(open_store(path).complete().sum())
+                polls.append(f"{time.monotonic() - start:.1f} s: {done}")
+                if done >= at_least:
                     return "; ".join(polls[-4:])
         except StoreError as err:  # the CLI is still creating the store
             polls.append(f"{time.monotonic() - start:.1f} s: {err}")
