@@ -295,7 +295,7 @@ def _cpu_seconds(fn, repeats: int = 2) -> float:
     """The least CPU time of the calling thread over `repeats` calls of fn: the work itself, not the waits.
 
     Wall time would count every wait for a core or for the GIL: with 8 Python threads busy beside it, a
-    lecture probe's wall time grew 4,000× and refused a 2-second J as too slow for the server."""
+    lecture probe's wall time grew 4,000× (in CI, one such probe refused a 2-second J as too slow)."""
     times = []
     for _ in range(repeats):
         start = time.thread_time()

@@ -306,13 +306,15 @@ class Results:
         result = validate(exp, self.limits)
         if not result.ok:
             return result
-        result = validate(exp, self.limits, seconds=self.get("estimate", exp))
+        seconds = self.get("estimate", exp)
+        result = validate(exp, self.limits, seconds=seconds)
         if result.ok:
             return result
         # Refuse only if a fresh probe agrees: one taken in a busy moment must not refuse it for every session.
-        cached, fresh = self.get("estimate", exp), estimate_seconds(exp)
-        self.put("estimate", exp, value={k: min(cached[k], fresh[k]) for k in fresh})
-        return validate(exp, self.limits, seconds=self.get("estimate", exp))
+        fresh = estimate_seconds(exp)
+        seconds = {k: min(seconds[k], fresh[k]) for k in fresh}
+        self.put("estimate", exp, value=seconds)
+        return validate(exp, self.limits, seconds=seconds)
 
     def refuse_if_over_limits(self, exp: Experiment) -> None:
         result = self.check(exp)
