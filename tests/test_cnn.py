@@ -92,6 +92,20 @@ def test_forward_matches_torch_modules():
     assert stack.shape == (2, 8, 10) and torch.allclose(stack[0], tj.forward(spec, theta, x), rtol=0, atol=1e-12)
 
 
+def test_a_cnn_first_differentiated_inside_a_transform_leaves_no_wrapped_constant_behind():
+    """The Why page's Hessian timing can be a fresh server's first float64 CNN forward, inside jvp of grad: the
+    cached pooling matrix it builds must be a plain tensor, or every later forward fails ('escaped?')."""
+    from tj.cnn import _pool_matrix
+    from tj.why import hessian_seconds
+
+    exp = tj.preset("cnn").replace(**{"data.n_train": 64})
+    _pool_matrix.cache_clear()
+    assert hessian_seconds(exp, chunk=2) > 0
+    assert not torch._C._functorch.is_functorch_wrapped_tensor(_pool_matrix(8, 8, 2, torch.float64))
+    theta = tj.init_params(exp.model, 0, torch.float64)
+    assert tj.forward(exp.model, theta, torch.zeros(1, 64, dtype=torch.float64)).shape == (1, 10)
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_general_engine_equals_fast_mlp_engine(optimizer):
     exp = tj.preset("lecture").replace(dtype="float64", **{"data.n_train": 256, "train.epochs": 2,

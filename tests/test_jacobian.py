@@ -97,6 +97,9 @@ def test_tasks_workers_and_column_by_column_are_bit_identical(dtype):
     for j in (517, 1209):
         assert rel(jacobian_vector_product(exp, eye[j]), jac[:, j]) < tol
     assert rel(jacobian_vector_product(exp, eye[[3, 700]].numpy()), jac[:, [3, 700]].T) < tol
+    # a stack's pieces of 64 rows on any number of threads: J's columns themselves
+    assert torch.equal(jacobian_vector_product(exp, eye[:200], workers=2), jac[:, :200].T)
+    assert torch.equal(jacobian_vector_product(exp, eye[:200], workers=1), jac[:, :200].T)
     with threads.limit(1):  # the caller's thread count does not reach the bits either
         assert torch.equal(training_jacobian(exp, workers=3).jacobian, jac)
 

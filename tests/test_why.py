@@ -177,3 +177,28 @@ def test_gd_prediction_approximates_cross_entropy_and_refuses_what_it_cannot_do(
     with pytest.raises(ValueError, match="n_segments"):
         gd_prediction(exp, 11)
 
+
+
+def test_loss_hessian_equals_torch_func_hessian_of_torch_own_layers():
+    """The engine's batched Hessian-tangent products against torch.func.hessian of the same CNN written with
+    torch's own conv, GELU, pooling and cross-entropy, in float64."""
+    import torch.nn.functional as F
+    from torch.func import hessian
+
+    from tj import CNNSpec, Conv, init_params
+    from tj.why import loss_hessian
+
+    spec = CNNSpec(convs=(Conv(2, 3, "SAME", 2),), dense=(4,), activation="gelu_tanh")
+    data = load(DataSpec(n_train=32), torch.float64)
+
+    def by_torch(theta):
+        w1, b1, w2, b2, w3, b3 = (theta[b.start:b.stop].reshape(b.shape) for b in layout(spec))
+        a = F.avg_pool2d(F.gelu(F.conv2d(data.x_train.reshape(-1, 1, 8, 8), w1, b1, padding=1), approximate="tanh"), 2)
+        a = F.gelu(F.linear(a.flatten(1), w2, b2), approximate="tanh")
+        return F.cross_entropy(F.linear(a, w3, b3), data.y_train)
+
+    theta = init_params(spec, 1, torch.float64) + 0.1
+    want = hessian(by_torch)(theta)
+    got = loss_hessian(spec, theta, data.x_train, data.y_train, chunk=50)
+    assert got.shape == (spec.n_params, spec.n_params)
+    assert (got - want).abs().max() < 1e-12 * want.abs().max()

@@ -148,11 +148,12 @@ def init_params(spec: CNNSpec, seed: int, dtype=torch.float32) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=64)
 def _pool_matrix(h: int, w: int, k: int, dtype: torch.dtype) -> torch.Tensor:
-    """(h·w, (h//k)·(w//k)): average pooling by window k as a product, built from numpy so that a first call
-    inside a torch.func transform makes a plain constant."""
+    """(h·w, (h//k)·(w//k)): average pooling by window k as a product. A plain constant even when first asked
+    for inside a torch.func transform (which would otherwise wrap it, and the cache would hand the wrapper on)."""
     rows = np.arange(h)[:, None] // k == np.arange(h // k)[None, :]
     cols = np.arange(w)[:, None] // k == np.arange(w // k)[None, :]
-    return torch.from_numpy(np.kron(rows, cols) / (k * k)).to(dtype)
+    with torch._C._DisableFuncTorch():
+        return torch.from_numpy(np.kron(rows, cols) / (k * k)).to(dtype)
 
 
 def _avg_pool(a: torch.Tensor, k: int) -> torch.Tensor:

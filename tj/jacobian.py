@@ -10,6 +10,7 @@ import os
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import torch
@@ -221,14 +222,22 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
 
 
 def jacobian_vector_product(experiment: Experiment, v, theta0: torch.Tensor | None = None,
-                            trajectory=None, engine: str | None = None) -> torch.Tensor:
+                            trajectory=None, engine: str | None = None, workers: int | None = None) -> torch.Tensor:
     """J·v for a direction v (P,), or J·Vᵀ row by row for a stack (K, P), by tangents through training, without
-    forming J. v may be a tensor or a numpy array. Its bits do not depend on threads; J·e_j equals J's column j
-    to rounding (bit for bit when j is a multiple of the replay width: the same slot, see propagate)."""
+    forming J. v may be a tensor or a numpy array. A stack's pieces of the replay width go to `workers` threads
+    (default: TJ_THREADS); the bits depend on neither. J·e_j equals J's column j to rounding (bit for bit when j
+    is a multiple of the replay width: the same slot, see propagate)."""
     traj = trajectory or record(experiment, theta0, engine=engine)
     vs = torch.as_tensor(v).to(experiment.torch_dtype)
-    with threads.limit(1), heap.kept():
-        out = propagate(traj, vs.reshape(-1, vs.shape[-1]))[len(traj.steps)]
+    rows = vs.reshape(-1, vs.shape[-1])
+    width = replay_width(traj.experiment, "general" if isinstance(traj, general.Trajectory) else "fast", rows.device)
+
+    def piece(c0: int) -> torch.Tensor:
+        with threads.limit(1), heap.kept():
+            return propagate(traj, rows[c0:c0 + width], first_slot=c0)[len(traj.steps)]
+    starts = range(0, len(rows), width)
+    with ThreadPoolExecutor(min(workers or threads.THREADS, len(starts))) as pool:
+        out = torch.cat(list(pool.map(piece, starts)))
     return out.reshape(vs.shape)
 
 

@@ -261,19 +261,16 @@ def spectra_through_training(experiment: Experiment, checkpoints, progress=None)
 
 def loss_hessian(spec, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                  loss: str = "cross_entropy", chunk: int = 64, on_chunk=None) -> torch.Tensor:
-    """The mean-loss Hessian (P, P) in float64: torch.func.hessian's forward-over-reverse, in column chunks
-    (`on_chunk(columns done)` after each)."""
-    from torch.func import grad, jvp, vmap
-
-    from .reference import loss as ref_loss
+    """The mean-loss Hessian (P, P) in float64, in column chunks of the general engine's batched Hessian-tangent
+    products (`on_chunk(columns done)` after each)."""
+    from .general import hessian_tangents
 
     theta, x = theta.detach().double(), x.double()
-    g = grad(lambda th: ref_loss(spec, th, x, y, loss))
-    column = vmap(lambda v: jvp(g, (theta,), (v,))[1])
+    columns = hessian_tangents(spec, loss)  # measured on the cnn preset's 400 images: 4.7 → 3.4 s per Hessian
     eye = torch.eye(len(theta), dtype=torch.float64)
     parts = []
     for i in range(0, len(theta), chunk):
-        parts.append(column(eye[i:i + chunk]))
+        parts.append(columns(theta, eye[i:i + chunk], x, y))
         if on_chunk is not None:
             on_chunk(min(i + chunk, len(theta)))
     h = torch.cat(parts)
@@ -284,20 +281,17 @@ def hessian_seconds(experiment: Experiment, chunk: int = 64) -> float:
     """Seconds for one full-training-set Hessian on this machine, from one timed chunk of its columns."""
     import time
 
-    from torch.func import grad, jvp, vmap
-
-    from .reference import loss as ref_loss
+    from .general import hessian_tangents
 
     spec = experiment.model
     x = trained_inputs(experiment)
     y = load(experiment.data, torch.float64).y_train[:len(x)]  # which labels does not change the cost
     theta = init_params(spec, experiment.seed, torch.float64)
-    g = grad(lambda th: ref_loss(spec, th, x, y, experiment.train.loss))
-    column = vmap(lambda v: jvp(g, (theta,), (v,))[1])
+    columns = hessian_tangents(spec, experiment.train.loss)
     eye = torch.eye(min(chunk, spec.n_params), spec.n_params, dtype=torch.float64)
-    column(eye[:2])  # warm-up
+    columns(theta, eye[:2], x, y)  # warm-up
     start = time.perf_counter()
-    column(eye)
+    columns(theta, eye, x, y)
     return (time.perf_counter() - start) * -(-spec.n_params // len(eye))
 
 
