@@ -69,7 +69,8 @@ def test_a_fresh_virtualenv_installs_the_package_and_imports_it_from_anywhere(tm
     install = subprocess.run([str(py), "-m", "pip", "install", "-e", str(ROOT)], capture_output=True, text=True,
                              timeout=1800)
     assert install.returncode == 0, install.stderr[-2000:]
-    installed = next(line for line in install.stdout.splitlines() if line.startswith("Successfully installed"))
+    installed = next((line for line in install.stdout.splitlines() if line.startswith("Successfully installed")),
+                     install.stdout[-2000:])
     names = {token.rsplit("-", 1)[0] for token in installed.split()[2:]}
     assert "training-jacobian-lab" in names and names <= {"training-jacobian-lab", "setuptools", "wheel"}, installed
     proc = subprocess.run([str(py), "-c", readme_notebook_section()], cwd=tmp_path, env=outside_env(),

@@ -178,7 +178,6 @@ def test_gd_prediction_approximates_cross_entropy_and_refuses_what_it_cannot_do(
         gd_prediction(exp, 11)
 
 
-
 def test_loss_hessian_equals_torch_func_hessian_of_torch_own_layers():
     """The engine's batched Hessian-tangent products against torch.func.hessian of the same CNN written with
     torch's own conv, GELU, pooling and cross-entropy, in float64."""

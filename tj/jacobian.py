@@ -72,6 +72,11 @@ def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=No
     return engine_module(experiment, engine).record(experiment, theta0, device, data)
 
 
+def engine_of(traj) -> str:
+    """The engine that recorded a trajectory: 'general' or 'fast'."""
+    return "general" if isinstance(traj, general.Trajectory) else "fast"
+
+
 def propagate(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None,
               first_slot: int = 0) -> dict[int, torch.Tensor]:
     """Push tangents (K, P) of θ_0 through training; returns {step t: (K, P) tangent of θ_t}, always with T.
@@ -81,7 +86,7 @@ def propagate(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None,
     rounds by shape and by a column's slot (the last slots take its edge kernels), so J's column j, always in
     slot j mod width, has the same bits in any task, store block or worker. Run it under threads.limit(1) for
     the same bits whatever the thread count (training_jacobian's workers do)."""
-    engine = "general" if isinstance(traj, general.Trajectory) else "fast"
+    engine = engine_of(traj)
     width = replay_width(traj.experiment, engine, tangents.device)
     replay = (general if engine == "general" else replay_of(traj.experiment.model)).replay
     n, lead = tangents.shape[0], first_slot % width
@@ -230,7 +235,7 @@ def jacobian_vector_product(experiment: Experiment, v, theta0: torch.Tensor | No
     traj = trajectory or record(experiment, theta0, engine=engine)
     vs = torch.as_tensor(v).to(experiment.torch_dtype)
     rows = vs.reshape(-1, vs.shape[-1])
-    width = replay_width(traj.experiment, "general" if isinstance(traj, general.Trajectory) else "fast", rows.device)
+    width = replay_width(traj.experiment, engine_of(traj), rows.device)
 
     def piece(c0: int) -> torch.Tensor:
         with threads.limit(1), heap.kept():
