@@ -1,6 +1,7 @@
 """The app's glue: the session's experiment, one result cache shared by all sessions, progress bars."""
 from __future__ import annotations
 
+import gc
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,14 @@ from tj.store import load as load_file
 from tj.validate import Validation, from_query_params, query_params, validate
 
 DEFAULT_PRESET = "lecture"
+
+# Streamlit runs a full garbage collection after every script run (runner.postScriptGC): with torch, Altair and
+# pandas loaded, 0.12–0.16 s of every click here. What the server imports lives as long as it does, so it is
+# imported now (the pages' charts, and what tracing a training step loads: dynamo, sympy) and frozen out of those
+# collections (then 0.02 s); what the sessions create later is still collected.
+import tj.charts  # noqa: E402,F401
+import torch._inductor.config  # noqa: E402,F401
+gc.freeze()
 
 
 @st.cache_resource

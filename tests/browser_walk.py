@@ -202,6 +202,12 @@ _CHARTS_JS = """sel => {
 }""" % SVG_MARKS
 
 
+# Every chart container, drawn or not (for a failure's message).
+_ALL_CHARTS_JS = """sel => Array.from(document.querySelectorAll(sel)).map(e =>
+  `${e.className}: rects ${e.getClientRects().length}, stale ${!!e.closest('[data-stale="true"]')}, ` +
+  `${(e.innerText || '').slice(0, 40)}`)"""
+
+
 # Layout at the projector's size, for every chart on the page: a list of what is wrong (empty when all is well).
 _LAYOUT_JS = r"""() => {
   const problems = [];
@@ -505,7 +511,11 @@ def run_step(page, step: Step, index: int, shots: Path | None, guided: bool = Fa
     broken = [(i, c) for i, c in enumerate(found) if not chart_ok(c)]
     assert not broken, (f"{where}: charts not rendered (index, what they contain): {broken}; "
                         f"page errors: {page.js_errors}")
-    assert len(found) >= step.min_charts, f"{where}: {len(found)} charts, expected at least {step.min_charts}"
+    if len(found) < step.min_charts:
+        if shots is not None:
+            screenshot(page, Path(shots) / f"{index:02d}_failed.png")
+        raise AssertionError(f"{where}: {len(found)} charts, expected at least {step.min_charts}: "
+                             f"{[c['text'][:60] for c in found]}; in the DOM: {page.evaluate(_ALL_CHARTS_JS, CHART)}")
 
     values = check_metrics(step, metrics(page), where)
     if step.on_page:

@@ -5,8 +5,8 @@ from torch.func import jacrev
 
 from conftest import tiny
 from tj import init_params, load, preset, regions, spectrum, train, training_jacobian
-from tj.compare import (_log_softmax_outputs, bulk_basis, function_jacobian, mean_principal_cosine, overlap_sweep,
-                        random_overlap, variants)
+from tj.compare import (_log_softmax_outputs, bulk_basis, function_jacobian, leading_overlap, mean_principal_cosine,
+                        overlap_sweep, random_overlap, variants)
 from tj.perturb import linearity, max_kl, output_effect, subspace_rows, subspace_training
 
 
@@ -24,6 +24,12 @@ def test_overlap_with_itself_is_one_and_with_an_orthogonal_subspace_zero():
     direct = np.minimum(np.linalg.svd(big_a @ big_b.T, compute_uv=False), 1).mean()
     assert mean_principal_cosine(big_a, big_b) == pytest.approx(direct, abs=1e-10)
     assert mean_principal_cosine(big_a, big_a) == pytest.approx(1, abs=1e-12)
+
+
+def test_leading_overlap_reads_the_complements_off_square_bases():
+    va, vb = _orthonormal(60, 60, 1), _orthonormal(60, 60, 2)
+    for k in (5, 30, 31, 45, 59):
+        assert leading_overlap(va, vb, k) == pytest.approx(mean_principal_cosine(va[:k], vb[:k]), abs=1e-12), k
 
 
 @pytest.mark.parametrize("p,k", [(300, 10), (300, 60), (300, 150), (300, 240)])

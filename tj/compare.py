@@ -82,18 +82,29 @@ def random_overlap(p: int, k: int) -> float:
     return mean
 
 
+def leading_overlap(va: np.ndarray, vb: np.ndarray, k: int) -> float:
+    """mean_principal_cosine of the first k rows of two orthogonal (P, P) bases; past P/2 their other rows are
+    the complements, so no QR is needed."""
+    p = va.shape[0]
+    if 2 * k > p and k < p:
+        c = np.linalg.svd(va[k:] @ vb[k:].T, compute_uv=False)
+        return float(((2 * k - p) + np.minimum(c, 1).sum()) / k)
+    return mean_principal_cosine(va[:k], vb[:k])
+
+
 def overlap_sweep(sa: tuple, sb: tuple, ks) -> np.ndarray:
     """Mean principal cosine between the rank-k bulks of two spectra (σ, Vᵀ), for each k."""
-    return np.array([mean_principal_cosine(bulk_basis(*sa, k), bulk_basis(*sb, k)) for k in ks])
+    va, vb = bulk_basis(*sa, len(sa[0])), bulk_basis(*sb, len(sb[0]))
+    return np.array([leading_overlap(va, vb, k) for k in ks])
 
 
 def overlap_matrix(spectra: dict, k: int) -> np.ndarray:
     """Mean principal cosine between the rank-k bulks of every pair of spectra (σ, Vᵀ); symmetric, ones on the diagonal."""
-    bases = [bulk_basis(s, vh, k) for s, vh in spectra.values()]
+    bases = [bulk_basis(s, vh, len(s)) for s, vh in spectra.values()]
     out = np.eye(len(bases))
     for i in range(len(bases)):
         for j in range(i + 1, len(bases)):
-            out[i, j] = out[j, i] = mean_principal_cosine(bases[i], bases[j])
+            out[i, j] = out[j, i] = leading_overlap(bases[i], bases[j], k)
     return out
 
 

@@ -111,8 +111,8 @@ def _sweeps(r, exp, n_seeds, ks, progress):
 
 def _null_overlap(r, exp, which, ks, progress):
     fj, spec = r.get("fjac", exp, which), r.get("spectrum", exp)
-    main = (spec.singular_values, spec.Vh)
-    return [compare.mean_principal_cosine(fj.null_space(k), compare.bulk_basis(*main, k)) for k in ks]
+    bulk = compare.bulk_basis(spec.singular_values, spec.Vh, spec.n)
+    return [compare.leading_overlap(fj.vectors, bulk, k) for k in ks]
 
 
 def _function_jacobian(r, exp, which, progress):
