@@ -381,26 +381,8 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-# Headless chromium paints in software: Streamlit's running icon and CSS transitions took a quarter of its CPU in
-# the browser tests (293 CPU-s, 218 without them, on 2026-12-06). The tests read what the pages say and draw, not
-# how they move, so every page they open is still.
-STILL = """addEventListener('DOMContentLoaded', () => {
-  const style = document.createElement('style');
-  style.textContent = '*, *::before, *::after {animation: none !important; transition: none !important}' +
-    ' [data-testid="stStatusWidgetRunningIcon"] {display: none !important}';
-  document.head.appendChild(style);
-});"""
-
-
-def open_page(browser, viewport: dict = VIEWPORT):
-    """A page in a new session of its own, at this size, without animations (STILL)."""
-    page = browser.new_page(viewport=viewport)
-    page.add_init_script(STILL)
-    return page
-
-
 def new_page(browser, base_url: str):
-    page = open_page(browser)
+    page = browser.new_page(viewport=VIEWPORT)
     page.js_errors = []   # uncaught exceptions in the page, reported with failures
     page.on("pageerror", lambda err: page.js_errors.append(str(err)))
     page.goto(base_url + "/")
@@ -626,7 +608,7 @@ def projector_page(log_dir, path: str = "/"):
         with sync_playwright() as p:
             browser = launch(p)
             try:
-                page = open_page(browser)
+                page = browser.new_page(viewport=VIEWPORT)
                 page.goto(server.url + path)
                 wait_idle(page, 120)
                 page.get_by_role("heading", level=1).first.wait_for(timeout=60_000)

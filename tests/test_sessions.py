@@ -117,7 +117,6 @@ async def run_step(page, step: bw.Step, where: str, timeout_s: float) -> dict[st
 
 async def student(browser, url: str, n: int, start: asyncio.Barrier, timeout_s: float, shots: Path) -> dict:
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
-    await context.add_init_script(bw.STILL)
     page = await context.new_page()
     page.js_errors = []
     page.on("pageerror", lambda err: page.js_errors.append(str(err)))
