@@ -92,6 +92,10 @@ def test_a_page_url_opened_first_shows_the_app_frame(browser, tmp_path):
             assert titles == PAGE_TITLES, f"sidebar navigation shows {titles}, not the app's pages {PAGE_TITLES}"
             sidebar = page.locator('[data-testid="stSidebar"]')
             preset = sidebar.get_by_role("combobox", name="Preset", exact=True)
+            try:  # on a loaded machine the first run may still be drawing the frame
+                preset.first.wait_for(timeout=30_000)
+            except Exception:  # playwright TimeoutError: assert with the message below
+                pass
             assert preset.count() == 1, "no 'Preset' selectbox in the sidebar"
             assert preset.input_value() == "lecture", f"the Preset selectbox shows {preset.input_value()!r}"
             assert "P = 1,210" in sidebar.inner_text()
