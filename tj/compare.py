@@ -59,11 +59,15 @@ def mean_principal_cosine(a: np.ndarray, b: np.ndarray) -> float:
     if k == 0:
         return float("nan")
     if 2 * k > p and k < p:
-        ca, cb = _complement(a), _complement(b)
-        c = np.linalg.svd(ca @ cb.T, compute_uv=False)
-        return float(((2 * k - p) + np.minimum(c, 1).sum()) / k)
+        return _through_complements(_complement(a), _complement(b), k)
     c = np.linalg.svd(a @ b.T, compute_uv=False)
     return float(np.minimum(c, 1).mean())
+
+
+def _through_complements(ca: np.ndarray, cb: np.ndarray, k: int) -> float:
+    """Mean principal cosine of two k-dimensional subspaces from their complements ca, cb (P − k, P)."""
+    c = np.linalg.svd(ca @ cb.T, compute_uv=False)
+    return float(((k - len(ca)) + np.minimum(c, 1).sum()) / k)
 
 
 def random_overlap(p: int, k: int) -> float:
@@ -87,8 +91,7 @@ def leading_overlap(va: np.ndarray, vb: np.ndarray, k: int) -> float:
     the complements, so no QR is needed."""
     p = va.shape[0]
     if 2 * k > p and k < p:
-        c = np.linalg.svd(va[k:] @ vb[k:].T, compute_uv=False)
-        return float(((2 * k - p) + np.minimum(c, 1).sum()) / k)
+        return _through_complements(va[k:], vb[k:], k)
     return mean_principal_cosine(va[:k], vb[:k])
 
 
