@@ -473,6 +473,21 @@ def test_one_slow_probe_does_not_refuse_a_preset_for_every_session(tmp_path):
     assert not too_slow.check(lecture).ok  # a fresh probe that agrees still refuses
 
 
+def test_the_time_probe_runs_once_per_process_and_shape_unless_fresh(monkeypatch):
+    """Home's table asks for every preset's estimate on every visit: the probe runs once, arithmetic does the rest."""
+    from tj import jacobian
+    lecture, runs = tj.preset("lecture").replace(seed=12345), []  # a probe no other test has taken
+    real = jacobian.record
+    monkeypatch.setattr(jacobian, "record", lambda *a, **k: (runs.append(1), real(*a, **k))[1])
+    first = jacobian.estimate_seconds(lecture)
+    assert runs and jacobian.estimate_seconds(lecture) == first
+    n = len(runs)
+    longer = jacobian.estimate_seconds(lecture.replace(**{"train.epochs": 16}))  # the same probe, twice the steps
+    assert len(runs) == n and 1.5 < longer["train"] / first["train"] < 2.5
+    jacobian.estimate_seconds(lecture, fresh=True)
+    assert len(runs) == 2 * n
+
+
 def test_the_time_probe_counts_its_work_not_its_waits():
     """Python threads busy beside the probe (other sessions) make it wait for the GIL; its estimate stays put."""
     import sys
@@ -483,13 +498,13 @@ def test_the_time_probe_counts_its_work_not_its_waits():
     def spin():
         while not busy.is_set():
             pass
-    idle = estimate_seconds(lecture)["jacobian"]
+    idle = estimate_seconds(lecture, fresh=True)["jacobian"]
     spinners = [threading.Thread(target=spin) for _ in range(3)]
     sys.setswitchinterval(1e-4)
     try:
         for t in spinners:
             t.start()
-        loaded = estimate_seconds(lecture)["jacobian"]
+        loaded = estimate_seconds(lecture, fresh=True)["jacobian"]
     finally:
         busy.set()
         for t in spinners:

@@ -6,6 +6,7 @@ worker threads that each run single-threaded kernels.
 """
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -318,22 +319,51 @@ def _cpu_seconds(fn, repeats: int = 2) -> float:
     return min(times)
 
 
-def estimate_seconds(experiment: Experiment, workers: int | None = None, engine: str | None = None) -> dict[str, float]:
+def estimate_seconds(experiment: Experiment, workers: int | None = None, engine: str | None = None,
+                     fresh: bool = False) -> dict[str, float]:
     """Seconds for training, J and its SVD on this machine when it is free, from a short probe's CPU time.
 
+    The probe (a few steps of the same computation) runs once per process and probe shape, unless `fresh`.
     Training is its steps plus the loss and accuracy on every training and test image before the first epoch
     and after each (tj.train), timed apart: on MNIST those passes are a third of LeNet-5's training."""
-    import numpy as np
-
     spec, ts = experiment.model, experiment.train
     n, b = spec.n_params, ts.batch_size
     n_steps = ts.epochs * (experiment.data.n_train // b)
     probe_steps = max(1, min(2, experiment.data.n_train // b))
     probe = experiment.replace(**{"data.n_train": b * probe_steps, "train.epochs": 1, "train.shuffle": False})
     engine = resolve_engine(experiment, engine)
+    p = (_probe.__wrapped__ if fresh else _probe)(probe, engine)
+    workers = workers or threads.THREADS
+    n_chunks = -(-n // replay_width(experiment, engine))
+    parallel = min(workers, n_chunks) * 0.8 if workers > 1 else 1.0  # measured: 2 workers ≈ 1.3–1.9×
+    evaluations = (ts.epochs + 1) * (experiment.data.n_train + p.n_test) * p.per_image
+    return {"train": p.per_step_record * n_steps + evaluations,
+            "jacobian": n_steps * (p.per_step_record + p.per_step_chunk * n_chunks / parallel) + evaluations,
+            "svd": p.svd / threads.THREADS}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """CPU seconds on one thread: per image evaluated, per recorded step, per step of one replay chunk, and the
+    SVD of a P × P matrix (from 300 × 300 by the cube law); and the test set's size."""
+
+    per_image: float
+    per_step_record: float
+    per_step_chunk: float
+    svd: float
+    n_test: int
+
+
+@functools.lru_cache(maxsize=256)
+def _probe(probe: Experiment, engine: str) -> Probe:
+    """The probe's measurements, once per process and probe shape (estimate_seconds)."""
+    import numpy as np
+
+    spec, b = probe.model, probe.train.batch_size
+    n, probe_steps = spec.n_params, probe.data.n_train // b
     data = load(probe.data, probe.torch_dtype)
     steps_only = Dataset(data.x_train, data.y_train, data.x_test[:1], data.y_test[:1])  # the log on one test image
-    theta0 = init_params(spec, experiment.seed, probe.torch_dtype)
+    theta0 = init_params(spec, probe.seed, probe.torch_dtype)
     with threads.limit(1):
         x, y = (data.x_test, data.y_test) if len(data.y_test) else (data.x_train, data.y_train)
         x, y = x[:256], y[:256]
@@ -341,20 +371,13 @@ def estimate_seconds(experiment: Experiment, workers: int | None = None, engine:
     probe_log = 2 * (len(data.y_train) + 1) * per_image
     per_step_record = max(_cpu_seconds(lambda: record(probe, engine=engine, data=steps_only)) - probe_log,
                           0.1 * probe_log) / probe_steps
-    evaluations = (ts.epochs + 1) * (experiment.data.n_train + len(data.y_test)) * per_image
     traj = record(probe, engine=engine, data=steps_only)
-    chunk = replay_width(experiment, engine)
-    replay = engine_module(experiment, engine).replay
+    replay = engine_module(probe, engine).replay
     with threads.limit(1), heap.kept():
-        tangents = basis_rows(n, 0, min(chunk, n), probe.torch_dtype)
+        tangents = basis_rows(n, 0, min(replay_width(probe, engine), n), probe.torch_dtype)
         per_step_chunk = _cpu_seconds(lambda: replay(traj, tangents)) / probe_steps
-    workers = workers or threads.THREADS
-    n_chunks = -(-n // chunk)
-    parallel = min(workers, n_chunks) * 0.8 if workers > 1 else 1.0  # measured: 2 workers ≈ 1.3–1.9×
     m = min(n, 300)
     a = torch.from_numpy(np.random.default_rng(0).normal(size=(m, m)))
     with threads.limit(1):  # one thread, so its CPU time is the SVD's whole work
-        svd = _cpu_seconds(lambda: torch.linalg.svd(a)) * (n / m) ** 3 / threads.THREADS
-    return {"train": per_step_record * n_steps + evaluations,
-            "jacobian": n_steps * (per_step_record + per_step_chunk * n_chunks / parallel) + evaluations,
-            "svd": svd}
+        svd = _cpu_seconds(lambda: torch.linalg.svd(a)) * (n / m) ** 3
+    return Probe(per_image, per_step_record, per_step_chunk, svd, len(data.y_test))

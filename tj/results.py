@@ -311,7 +311,7 @@ class Results:
         if result.ok:
             return result
         # Refuse only if a fresh probe agrees: one taken in a busy moment must not refuse it for every session.
-        fresh = estimate_seconds(exp)
+        fresh = estimate_seconds(exp, fresh=True)
         seconds = {k: min(seconds[k], fresh[k]) for k in fresh}
         self.put("estimate", exp, value=seconds)
         return validate(exp, self.limits, seconds=seconds)
