@@ -173,7 +173,6 @@ STEPS: list[Step] = [
 # --- selectors (Streamlit 1.67's DOM) -------------------------------------------------------------------
 APP_IDLE = ('[data-testid="stApp"][data-test-script-state="notRunning"]'
             '[data-test-connection-state="CONNECTED"]')
-APP_BUSY = '[data-testid="stApp"]:not([data-test-script-state="notRunning"])'
 STATUS_WIDGET = '[data-testid="stStatusWidget"]'          # "Running..." in the top right; gone when idle
 NAV_LINK = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]'
 CHART = '.vega-embed, [data-testid="stVegaLiteChart"]'
@@ -381,8 +380,46 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+# Headless chromium paints in software: CSS transitions and Streamlit's running icon took a quarter of its CPU in
+# the browser tests (293 CPU-s, 218 without them, on 2026-12-06). The tests read what the pages say and draw, not
+# how they move, so every page they open is still.
+STILL = """addEventListener('DOMContentLoaded', () => {
+  const style = document.createElement('style');
+  style.textContent = '*, *::before, *::after {animation: none !important; transition: none !important}' +
+    ' [data-testid="stStatusWidgetRunningIcon"] {display: none !important}';
+  document.head.appendChild(style);
+});"""
+
+
+# Counts the script runs that end, and notes the last user action (a click, a key, an edit): wait_idle then waits
+# for a run that ended after the action, however late a loaded server starts it, and not for one from before.
+RUNS = """(() => {
+  const runs = window.__tjRuns = {ended: 0, seen: 0, acted: Date.now()};
+  const acted = () => { runs.seen = runs.ended; runs.acted = Date.now(); };
+  for (const type of ['click', 'keydown', 'input', 'change']) addEventListener(type, acted, true);
+  new MutationObserver(records => records.forEach(r => { if (r.oldValue === 'running') runs.ended++; }))
+    .observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ['data-test-script-state']});
+})();"""
+START_S = 5  # an action whose run has not ended by then asked for none, unless the app shows one running (a run
+# too fast to paint its running state stays unseen, and costs this wait)
+RUN_ENDED = """ms => {
+  const runs = window.__tjRuns;
+  if (!runs || runs.ended > runs.seen) return true;
+  const app = document.querySelector('[data-testid="stApp"]');
+  return Date.now() - runs.acted > ms && !!app && app.dataset.testScriptState === 'notRunning';
+}"""
+
+
+def open_page(browser, viewport: dict = VIEWPORT):
+    """A page in a session of its own, at this size, without animations (STILL), counting its runs (RUNS)."""
+    page = browser.new_page(viewport=viewport)
+    page.add_init_script(STILL + RUNS)
+    return page
+
+
 def new_page(browser, base_url: str):
-    page = browser.new_page(viewport=VIEWPORT)
+    page = open_page(browser)
     page.js_errors = []   # uncaught exceptions in the page, reported with failures
     page.on("pageerror", lambda err: page.js_errors.append(str(err)))
     page.goto(base_url + "/")
@@ -391,13 +428,11 @@ def new_page(browser, base_url: str):
 
 
 def wait_idle(page, timeout_s: float, started: bool = False) -> None:
-    """Wait for the script run an action just triggered to finish: Streamlit's state says notRunning,
-    connected, and the running indicator (status widget) is gone."""
-    if not started:  # give the rerun a moment to start, so we do not see the idle state from before it
-        try:
-            page.wait_for_selector(APP_BUSY, state="attached", timeout=2_000)
-        except Exception:  # a fast run may have come and gone already
-            pass
+    """Wait for the script run an action just triggered to finish (RUNS: one that ended after the action; none
+    within START_S means the action asked for none), then for Streamlit's state to say notRunning, connected,
+    with the running indicator (status widget) gone. `started`: the run is known to have begun already."""
+    if not started:
+        page.wait_for_function(RUN_ENDED, arg=START_S * 1000, timeout=timeout_s * 1000, polling=100)
     page.wait_for_selector(APP_IDLE, state="attached", timeout=timeout_s * 1000)
     page.wait_for_selector(STATUS_WIDGET, state="hidden", timeout=timeout_s * 1000)
 
@@ -608,7 +643,7 @@ def projector_page(log_dir, path: str = "/"):
         with sync_playwright() as p:
             browser = launch(p)
             try:
-                page = browser.new_page(viewport=VIEWPORT)
+                page = open_page(browser)
                 page.goto(server.url + path)
                 wait_idle(page, 120)
                 page.get_by_role("heading", level=1).first.wait_for(timeout=60_000)

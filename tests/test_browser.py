@@ -83,7 +83,7 @@ def test_a_page_url_opened_first_shows_the_app_frame(browser, tmp_path):
     # app.py's frame (page titles and the Preset selectbox), not Streamlit's legacy file-list navigation.
     srv = bw.Server(log_dir=tmp_path)
     try:
-        page = browser.new_page(viewport=bw.VIEWPORT)
+        page = bw.open_page(browser)
         try:
             page.goto(srv.url + "/spectrum")
             bw.wait_idle(page, 60)
@@ -113,7 +113,7 @@ def test_a_page_url_opened_first_shows_the_app_frame(browser, tmp_path):
 
 
 def test_classroom_mode_survives_sidebar_navigation(server, browser):
-    page = browser.new_page(viewport=bw.VIEWPORT)
+    page = bw.open_page(browser)
     try:
         page.goto(server.url + "/?classroom=1")
         bw.wait_idle(page, 60)
@@ -135,7 +135,7 @@ def test_the_walk_follows_the_guide():
 
 # --- issue 14's points, each in a fresh browser session on the server the walk above filled ------------------
 def _session(browser, url: str):
-    page = browser.new_page(viewport=bw.VIEWPORT)
+    page = bw.open_page(browser)
     page.goto(url)
     bw.wait_idle(page, 60)
     page.get_by_role("heading", level=1).first.wait_for(timeout=30_000)

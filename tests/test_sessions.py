@@ -69,10 +69,7 @@ def rss_mb(pid: int) -> float:
 async def wait_idle(page, timeout_s: float, started: bool = False) -> None:
     """browser_walk.wait_idle for the async API: the triggered script run has ended and the app is connected."""
     if not started:
-        try:
-            await page.wait_for_selector(bw.APP_BUSY, state="attached", timeout=2_000)
-        except Exception:  # a fast run may have come and gone already
-            pass
+        await page.wait_for_function(bw.RUN_ENDED, arg=bw.START_S * 1000, timeout=timeout_s * 1000, polling=100)
     await page.wait_for_selector(bw.APP_IDLE, state="attached", timeout=timeout_s * 1000)
     await page.wait_for_selector(bw.STATUS_WIDGET, state="hidden", timeout=timeout_s * 1000)
 
@@ -117,6 +114,7 @@ async def run_step(page, step: bw.Step, where: str, timeout_s: float) -> dict[st
 
 async def student(browser, url: str, n: int, start: asyncio.Barrier, timeout_s: float, shots: Path) -> dict:
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    await context.add_init_script(bw.STILL + bw.RUNS)
     page = await context.new_page()
     page.js_errors = []
     page.on("pageerror", lambda err: page.js_errors.append(str(err)))

@@ -91,7 +91,7 @@ def test_every_stored_page_fits_a_phone_and_its_captions_read_on_a_projector(run
             browser = bw.launch(p)
             try:
                 for width, height in ((390, 844), (1280, 720)):
-                    page = browser.new_page(viewport={"width": width, "height": height})
+                    page = bw.open_page(browser, {"width": width, "height": height})
                     for path in ("", *PAGES):
                         page.goto(f"{server.url}/{path}{query}")
                         bw.wait_idle(page, 300)
