@@ -380,17 +380,6 @@ def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-# Headless chromium paints in software: CSS transitions and Streamlit's running icon took a quarter of its CPU in
-# the browser tests (293 CPU-s, 218 without them, on 2026-12-06). The tests read what the pages say and draw, not
-# how they move, so every page they open is still.
-STILL = """addEventListener('DOMContentLoaded', () => {
-  const style = document.createElement('style');
-  style.textContent = '*, *::before, *::after {animation: none !important; transition: none !important}' +
-    ' [data-testid="stStatusWidgetRunningIcon"] {display: none !important}';
-  document.head.appendChild(style);
-});"""
-
-
 # Counts the script runs that end, and notes the last user action (a click, a key, an edit): wait_idle then waits
 # for a run that ended after the action, however late a loaded server starts it, and not for one from before.
 RUNS = """(() => {
@@ -412,9 +401,9 @@ RUN_ENDED = """ms => {
 
 
 def open_page(browser, viewport: dict = VIEWPORT):
-    """A page in a session of its own, at this size, without animations (STILL), counting its runs (RUNS)."""
+    """A page in a session of its own, at this size, counting its script runs (RUNS)."""
     page = browser.new_page(viewport=viewport)
-    page.add_init_script(STILL + RUNS)
+    page.add_init_script(RUNS)
     return page
 
 

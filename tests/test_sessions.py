@@ -114,7 +114,7 @@ async def run_step(page, step: bw.Step, where: str, timeout_s: float) -> dict[st
 
 async def student(browser, url: str, n: int, start: asyncio.Barrier, timeout_s: float, shots: Path) -> dict:
     context = await browser.new_context(viewport={"width": 1400, "height": 900})
-    await context.add_init_script(bw.STILL + bw.RUNS)
+    await context.add_init_script(bw.RUNS)
     page = await context.new_page()
     page.js_errors = []
     page.on("pageerror", lambda err: page.js_errors.append(str(err)))
@@ -131,11 +131,16 @@ async def student(browser, url: str, n: int, start: asyncio.Barrier, timeout_s: 
     except Exception as err:
         await start.abort()  # the others must not wait at the barrier for this one
         shot = shots / f"session_{n}.png"
+        state = said = ""
         try:
             await page.screenshot(path=str(shot), full_page=True)
+            state = await page.evaluate("() => JSON.stringify({...document.querySelector('[data-testid=stApp]')"
+                                        "?.dataset, runs: window.__tjRuns})")
+            said = (await page.locator(bw.SCROLLER).inner_text())[-800:]
         except Exception:
             pass
-        raise AssertionError(f"session {n} failed (screenshot {shot}): {err!r}") from err
+        raise AssertionError(f"session {n} failed (screenshot {shot}; app {state}; the page ends: {said!r}): "
+                             f"{err!r}") from err
     finally:
         await context.close()
 
