@@ -449,6 +449,14 @@ def test_a_huge_integer_secret_falls_back_with_a_warning():
     assert len(lim.warnings) == 2
 
 
+def test_a_memory_limit_under_one_byte_falls_back_with_a_warning():
+    # found by the property test below: 6.6e-168 MB rounded to a limit of 0 bytes, which refuses everything
+    for tiny in (6.647288272605152e-168, "1e-7"):
+        lim = Limits.from_env({}, {"max_memory_mb": tiny})
+        assert lim.max_jacobian_bytes == Limits().max_jacobian_bytes and len(lim.warnings) == 1
+    assert Limits.from_env({"TJ_MAX_MEMORY_MB": "1e-6"}).max_jacobian_bytes == 1
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.dictionaries(st.sampled_from(ENV_NAMES),
                        st.one_of(TEXT, SPECIAL, st.integers(-5, 10**6).map(str))),

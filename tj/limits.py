@@ -68,16 +68,16 @@ class Limits:
             if isinstance(value, str) and not value.strip():
                 continue  # set but empty: treated as unset
             number = _positive(value, whole=kind == "int")
-            if isinstance(number, float) and kind == "mb" and not math.isfinite(number * MB):
-                number = None
+            if kind == "mb" and number is not None:  # to whole bytes: at least one, and finite
+                number = number * MB if math.isfinite(number * MB) else 0
+                number = int(round(number)) if number >= 0.5 else None
             default = getattr(defaults, field_name)
             if number is None:
                 shown = f"{default / MB:,g} MB" if kind == "mb" else f"{default:,g}"
                 what = "a positive whole number" if kind == "int" else "a positive number"
                 warnings.append(f"{source} = {_show(value)} is not {what}; using the default {shown}.")
                 continue
-            changes[field_name] = (int(round(number * MB)) if kind == "mb" else float(number) if kind == "float"
-                                  else number)
+            changes[field_name] = float(number) if kind == "float" else number
         return replace(defaults, **changes, warnings=tuple(warnings))
 
     def summary(self) -> str:
