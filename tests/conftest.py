@@ -59,6 +59,22 @@ def _no_state_left():
         streamlit.cache_data.clear()
 
 
+@pytest.fixture
+def tj_cli(capsys):
+    """tj_cli(*args) -> (exit code, stdout, stderr) of `python -m tj ARGS`, run in this process: for refusals,
+    which need no fresh process (about 2 CPU-s each to import torch again)."""
+    from tj.__main__ import main
+
+    def run(*args):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse's own refusals
+            code = exit.code
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
 @pytest.fixture(scope="session")
 def stored(tmp_path_factory, worker_id):
     """stored(exp): a folder holding precompute's store of `exp`, computed once per run and shared by both test
