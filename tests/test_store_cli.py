@@ -73,7 +73,7 @@ def test_cli_layout_and_bad_arguments(tj_cli):
         assert code != 0 and len(err.strip().splitlines()) == 1, bad
 
 
-def test_cli_jacobian_on_the_lecture_preset(tmp_path):
+def test_cli_jacobian_on_the_lecture_preset(tmp_path, tj_cli):
     theta0 = tmp_path / "theta0.npy"
     from tj import init_params, preset
     np.save(theta0, init_params(preset("lecture").model, 5).numpy())
@@ -85,5 +85,5 @@ def test_cli_jacobian_on_the_lecture_preset(tmp_path):
     assert got.jacobian.shape == (1210, 1210) and got.singular_values[0] > 5
     bad = tmp_path / "short.npy"
     np.save(bad, np.zeros(7, np.float32))
-    r = run_cli("jacobian", "--preset", "lecture", "--init-from", str(bad), "--out", str(tmp_path / "J2.npz"))
-    assert r.returncode == 1 and "shape" in r.stderr and "Traceback" not in r.stderr
+    code, _, err = tj_cli("jacobian", "--preset", "lecture", "--init-from", str(bad), "--out", str(tmp_path / "J2.npz"))
+    assert code == 1 and "shape" in err and len(err.strip().splitlines()) == 1
