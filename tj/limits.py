@@ -74,7 +74,8 @@ class Limits:
             default = getattr(defaults, field_name)
             if number is None:
                 shown = f"{default / MB:,g} MB" if kind == "mb" else f"{default:,g}"
-                what = "a positive whole number" if kind == "int" else "a positive number"
+                what = {"int": "a positive whole number", "mb": "a number of MB of at least one byte"}.get(
+                    kind, "a positive number")
                 warnings.append(f"{source} = {_show(value)} is not {what}; using the default {shown}.")
                 continue
             changes[field_name] = float(number) if kind == "float" else number
