@@ -37,6 +37,20 @@ def test_traced_product_is_a_graph_with_the_eager_bits(activation, pooling):
     assert (eager - tangents @ hessian).abs().max() < 1e-12
 
 
+def test_traced_product_computes_nothing_it_drops():
+    from torch.fx.experimental.proxy_tensor import make_fx
+    exp = tiny("avg", "gelu_tanh")
+    args = step_args(exp)
+    graph = products(exp, args)
+    raw = make_fx(general.hessian_tangents(exp.model, exp.train.loss), tracing_mode="fake",
+                  _allow_non_fake_inputs=True)(*args)
+    backward = torch.ops.aten.convolution_backward.default
+    count = lambda g: sum(n.target == backward for n in g.graph.nodes)  # noqa: E731
+    # a vjp of grad traces the gradient itself, and the input gradients of the convolutions, then drops them
+    assert count(graph) < count(raw) and len(graph.graph.nodes) < len(raw.graph.nodes)
+    assert not graph.graph.eliminate_dead_code()
+
+
 def test_data_dependent_control_flow_keeps_the_eager_function():
     def branchy(theta, tangents, x, y):
         return tangents * (2.0 if theta.sum() > 0 else -1.0)

@@ -2,11 +2,14 @@
 
 make_fx records the kernels a transformed function calls; running the graph calls the very same kernels on the
 same shapes, so its bits are the eager function's (checked on the first call), without torch.func's per-op
-dispatch. With TJ_COMPILE=1 a graph marked compilable is compiled by inductor instead: faster again, the same
-results to rounding, and the same bits in every process that compiles it (always single-threaded, see
-jacobian.py); its wrapper is C++ too, so two workers do not queue for Python's GIL between kernels (measured on
-the paper MLP, per column-step on 2 workers: 43 µs·core with a Python wrapper, 30 with C++). With no C++
-compiler it says so once and runs uncompiled.
+dispatch. Nodes whose values nothing uses are dropped: a vjp of grad traces the gradient itself and the
+convolutions' input gradients, then returns neither (measured on one thread: the cnn preset's 115-tangent
+step 17.3 → 15.0 ms, LeNet-5's 5-tangent step 143 → 113 ms, the paper MLP's unchanged). With TJ_COMPILE=1 a
+graph marked compilable is compiled by inductor instead: faster again, the same results to rounding, and the
+same bits in every process that compiles it (always single-threaded, see jacobian.py); its wrapper is C++ too,
+so two workers do not queue for Python's GIL between kernels (measured on the paper MLP, per column-step on 2
+workers: 43 µs·core with a Python wrapper, 30 with C++). With no C++ compiler it says so once and runs
+uncompiled.
 """
 from __future__ import annotations
 
@@ -54,6 +57,8 @@ def _build(eager, args, compile: bool):
     from torch.fx.experimental.proxy_tensor import make_fx
     try:
         graph = make_fx(eager, tracing_mode="fake", _allow_non_fake_inputs=True)(*args)
+        graph.graph.eliminate_dead_code()
+        graph.recompile()
         if not _same_bits(graph(*args), eager(*args)):
             return eager
     except Exception:  # data-dependent control flow, or an op without a traceable form: the eager function
