@@ -4,7 +4,8 @@ Side by side in one run: the Jacobian engine against the straightforward torch.f
 (vmap(jvp(grad)) over the whole training loop; on a column subset, extrapolated to all P columns and
 labelled so), for the lecture and paper presets in float32 and float64, with train + J + SVD end to end; J's
 time against the FLOP model's floor at this run's GEMM peak, and where the rest of the paper J's time goes
-(`fast_path_profile`); and, when JAX is installed
+(`fast_path_profile`); the paper J's spread over three more rounds, each between two GEMM peaks
+(`paper_spread`); and, when JAX is installed
 (`pip install -r requirements-bench.txt`), the paper's own method timed on the same run in its own process
 (tj.jax_reference: jax.jacfwd of a jitted lax.scan loop), its J checked against tj's.
 
@@ -229,31 +230,39 @@ def jax_anchor(name: str, jac: torch.Tensor) -> dict | None:
     return report
 
 
-def _replay_gemms(sizes, nb: int, k: int, steps: int, dtype=torch.float32) -> float:
-    """Seconds for only the GEMMs of `steps` steps of the fast replay of k tangents, at its own shapes."""
+def _replay_gemms(sizes, nb: int, k: int, steps: int, dtype=torch.float32) -> dict[str, tuple[float, int]]:
+    """Each GEMM of the fast replay of k tangents at its own shapes, run `steps` times alone: {what it computes,
+    (m×k×n): (seconds, FLOPs per call)}."""
     g = torch.Generator().manual_seed(0)
     r = lambda *shape: torch.randn(*shape, generator=g, dtype=dtype)  # noqa: E731
-    layers = []
+    gemms = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(dict(first=i == 0, x=r(nb, n_in + 1), xt=r(n_in + 1, nb), P=r(n_in + 1, k * n_out),
-                           G=r(n_in + 1, k * n_out), z=r(nb, k * n_out), a=r(nb * k, n_in), W=r(n_out, n_in),
-                           g=r(nb, n_out), gt=r(n_out, nb), f=r(n_out, k * n_in), h=r(nb * k, n_in)))
-    start = time.perf_counter()
-    for _ in range(steps):
-        for L in layers:
-            torch.mm(L["x"], L["P"], out=L["z"])
-            L["G"].addmm_(L["xt"], L["z"])
-            if not L["first"]:
-                L["z"].view(nb * k, -1).addmm_(L["a"], L["W"].T)
-                torch.mm(L["gt"], L["a"].view(nb, -1), out=L["f"])
-                torch.mm(L["z"].view(nb * k, -1), L["W"], out=L["h"])
-                L["h"].view(nb, -1).addmm_(L["g"], L["f"])
-    return time.perf_counter() - start
+        x, xt, P, G, z = r(nb, n_in + 1), r(n_in + 1, nb), r(n_in + 1, k * n_out), r(n_in + 1, k * n_out), r(nb, k * n_out)
+        gemms += [(f"layer {i + 1} ż = [a, 1]·Ṗ", lambda x=x, P=P, z=z: torch.mm(x, P, out=z), (nb, n_in + 1, k * n_out)),
+                  (f"layer {i + 1} Ġ = [a, 1]ᵀ·ġ", lambda G=G, xt=xt, z=z: G.addmm_(xt, z), (n_in + 1, nb, k * n_out))]
+        if i > 0:
+            a, W, gr, gt = r(nb * k, n_in), r(n_out, n_in), r(nb, n_out), r(n_out, nb)
+            f, h = r(n_out, k * n_in), r(nb * k, n_in)
+            gemms += [(f"layer {i + 1} ż += ȧ·Wᵀ", lambda z=z, a=a, W=W: z.view(nb * k, -1).addmm_(a, W.T),
+                       (nb * k, n_in, n_out)),
+                      (f"layer {i + 1} ȧᵀ·g", lambda gt=gt, a=a, f=f: torch.mm(gt, a.view(nb, -1), out=f),
+                       (n_out, nb, k * n_in)),
+                      (f"layer {i + 1} ġ·W", lambda z=z, W=W, h=h: torch.mm(z.view(nb * k, -1), W, out=h),
+                       (nb * k, n_out, n_in)),
+                      (f"layer {i + 1} g·Ẇ", lambda h=h, gr=gr, f=f: h.view(nb, -1).addmm_(gr, f), (nb, n_out, k * n_in))]
+    out = {}
+    for label, run, (m, kk, n) in gemms:
+        run()
+        start = time.perf_counter()
+        for _ in range(steps):
+            run()
+        out[f"{label} ({m}×{kk}×{n})"] = (time.perf_counter() - start, 2 * m * kk * n)
+    return out
 
 
 def fast_path_profile(name: str = "paper", steps: int = 120) -> dict:
     """Where the fast replay's time goes against the FLOP model's floor: its GEMMs at their own shapes on one
-    thread (as each worker runs them) against one thread's 2048² peak, the rest of a step (elementwise
+    thread (as each worker runs them, each shape's rate too) against one thread's 2048² peak, the rest of a step (elementwise
     passes, copies), two workers side by side against one alone, and the 2048² peak's own gain from two
     threads. The product of the four is the replay's fraction of the two-thread peak."""
     from .jacobian import basis_rows, propagate
@@ -267,8 +276,9 @@ def fast_path_profile(name: str = "paper", steps: int = 120) -> dict:
     tangents = basis_rows(n, 0, k, exp.torch_dtype)
     with limit(1):
         peak1 = matmul_peak(torch.float32)
-        _replay_gemms(exp.model.sizes, exp.train.batch_size, k, 2)
-        gemm_s = min(_replay_gemms(exp.model.sizes, exp.train.batch_size, k, steps) for _ in range(3))
+        rounds = [_replay_gemms(exp.model.sizes, exp.train.batch_size, k, steps) for _ in range(3)]
+        gemms = {label: (min(r[label][0] for r in rounds), flop) for label, (_, flop) in rounds[0].items()}
+        gemm_s = sum(seconds for seconds, _ in gemms.values())
         propagate(traj, tangents)
         one_s = min(_timed(lambda: propagate(traj, tangents)) for _ in range(3))
 
@@ -284,7 +294,24 @@ def fast_path_profile(name: str = "paper", steps: int = 120) -> dict:
     return {"preset": name, "replay_width": k, "steps_timed": steps, "peak_1_thread_gflops": peak1,
             "peak_gflops": peak2, "gemm_gflops_1_thread": flop_piece / gemm_s / 1e9,
             "piece_1_thread_s": one_s, "gemm_only_1_thread_s": gemm_s, "two_pieces_side_by_side_s": two_s,
+            "gemms_1_thread_gflops": {label: flop * steps / seconds / 1e9 for label, (seconds, flop) in gemms.items()},
+            "gemms_share_of_step": {label: seconds / one_s for label, (seconds, _) in gemms.items()},
             **parts, "fraction_of_peak": float(np.prod(list(parts.values())))}
+
+
+def paper_spread(rounds: int = 3) -> dict:
+    """The paper's float32 J (its recording included) `rounds` times, each between two 2048² GEMM peaks, with its CPU
+    time: whether its wall time swings by itself, or with the machine (then the peaks and CPU time move too)."""
+    exp = preset("paper")
+    out = []
+    for _ in range(rounds):
+        before = matmul_peak(torch.float32)
+        wall, cpu = time.perf_counter(), time.process_time()
+        training_jacobian(exp)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        out.append({"jacobian_s": wall, "cpu_s": cpu, "peak_before": before, "peak_after": matmul_peak(torch.float32)})
+    walls = [r["jacobian_s"] for r in out]
+    return {"rounds": out, "spread": max(walls) / min(walls) - 1}
 
 
 def _timed(run) -> float:
@@ -380,6 +407,16 @@ def main(argv=None) -> None:
               f"two workers side by side at {100 * prof['one_worker_over_two_side_by_side']:.0f} % of one alone × "
               f"two threads' 2048² peak only {prof['peak_gflops'] / prof['peak_1_thread_gflops']:.2f}× one's "
               f"= {100 * prof['fraction_of_peak']:.0f} % of peak", flush=True)
+        for label, rate in prof["gemms_1_thread_gflops"].items():
+            print(f"  {label}: {rate:.0f} GFLOP/s on one thread, {100 * prof['gemms_share_of_step'][label]:.0f} % "
+                  "of a step", flush=True)
+        spread = report["paper_spread"] = paper_spread()
+        walls, peaks = ([r[k] for r in spread["rounds"]] for k in ("jacobian_s", "peak_before"))
+        peaks += [r["peak_after"] for r in spread["rounds"]]
+        ratio = [r["cpu_s"] / r["jacobian_s"] for r in spread["rounds"]]
+        print(f"paper float32 J, {len(walls)} more rounds: {', '.join(f'{w:.1f}' for w in walls)} s, spread "
+              f"{100 * spread['spread']:.1f} % (target ≤ 10 %); CPU/wall {min(ratio):.2f}–{max(ratio):.2f}; GEMM peak "
+              f"before and after each {min(peaks):.0f}–{max(peaks):.0f} GFLOP/s", flush=True)
     name = "paper" if ("paper", "float32") in runs else "lecture"
     tj_s = runs[(name, "float32")]["jacobian_s"]
     anchor = jax_anchor(name, jacobians[name, "float32"])

@@ -134,6 +134,10 @@ def replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop
     tmp_f = [torch.empty(sizes[i + 1], k, sizes[i], dtype=dtype, device=dev) for i in range(n_layers)]
     tmp_d = [torch.empty(sizes[i + 1], k, sizes[i], dtype=dtype, device=dev) for i in range(n_layers)]
     hd = [torch.empty(nb, k, sizes[i], dtype=dtype, device=dev) for i in range(n_layers)]
+    # ȧ_i W_iᵀ for a narrow layer as (n_out, B·K), added transposed: one thread's MKL runs that GEMM 10 rows
+    # tall about twice as fast as 10 columns wide (paper MLP, B·K = 4,096: 225 → 121 µs; from 16 wide on, slower)
+    narrow = [i > 0 and sizes[i + 1] < 16 for i in range(n_layers)]
+    zt = [torch.empty(sizes[i + 1], nb * k, dtype=dtype, device=dev) if narrow[i] else None for i in range(n_layers)]
     mu = tspec.momentum if tspec.optimizer == "sgd" else 0.0
     wanted = set(checkpoints)
     out = {0: tangents.to(dtype).clone()} if 0 in wanted else {}
@@ -143,7 +147,10 @@ def replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop
         for i in range(n_layers):
             n_in, n_out = sizes[i], sizes[i + 1]
             torch.mm(s.inputs[i], P[i].view(n_in + 1, k * n_out), out=zd[i].view(nb, k * n_out))
-            if i > 0:
+            if narrow[i]:
+                torch.mm(s.weights[i], ad[i].view(nb * k, n_in).T, out=zt[i])
+                zd[i].view(nb * k, n_out).add_(zt[i].T)
+            elif i > 0:
                 zd[i].view(nb * k, n_out).addmm_(ad[i].view(nb * k, n_in), s.weights[i].T)
             if i < n_layers - 1:
                 torch.mul(zd[i], s.dphis[i][:, None, :], out=ad[i + 1])
