@@ -43,6 +43,7 @@ import torch
 from . import traced
 from .data import load
 from .jacobian import ENGINES, estimate_flops, record, replay_width, training_jacobian
+from .mlp_replay import NARROW
 from .networks import init_params
 from .presets import preset
 from .train import train
@@ -243,7 +244,10 @@ def _replay_gemms(sizes, nb: int, k: int, steps: int, dtype=torch.float32) -> di
         if i > 0:
             a, W, gr, gt = r(nb * k, n_in), r(n_out, n_in), r(nb, n_out), r(n_out, nb)
             f, h = r(n_out, k * n_in), r(nb * k, n_in)
-            gemms += [(f"layer {i + 1} ż += ȧ·Wᵀ", lambda z=z, a=a, W=W: z.view(nb * k, -1).addmm_(a, W.T),
+            zt = r(n_out, nb * k)
+            gemms += [(f"layer {i + 1} ȧ·Wᵀ, as (n_out, B·K)", lambda zt=zt, a=a, W=W: torch.mm(W, a.T, out=zt),
+                       (n_out, n_in, nb * k)) if n_out < NARROW else
+                      (f"layer {i + 1} ż += ȧ·Wᵀ", lambda z=z, a=a, W=W: z.view(nb * k, -1).addmm_(a, W.T),
                        (nb * k, n_in, n_out)),
                       (f"layer {i + 1} ȧᵀ·g", lambda gt=gt, a=a, f=f: torch.mm(gt, a.view(nb, -1), out=f),
                        (n_out, nb, k * n_in)),
