@@ -238,22 +238,23 @@ def _replay_gemms(sizes, nb: int, k: int, steps: int, dtype=torch.float32) -> di
     r = lambda *shape: torch.randn(*shape, generator=g, dtype=dtype)  # noqa: E731
     gemms = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        x, xt, P, G, z = r(nb, n_in + 1), r(n_in + 1, nb), r(n_in + 1, k * n_out), r(n_in + 1, k * n_out), r(nb, k * n_out)
-        gemms += [(f"layer {i + 1} ż = [a, 1]·Ṗ", lambda x=x, P=P, z=z: torch.mm(x, P, out=z), (nb, n_in + 1, k * n_out)),
-                  (f"layer {i + 1} Ġ = [a, 1]ᵀ·ġ", lambda G=G, xt=xt, z=z: G.addmm_(xt, z), (n_in + 1, nb, k * n_out))]
+        L = f"layer {i + 1}"
+        x, xt, z = r(nb, n_in + 1), r(n_in + 1, nb), r(nb, k * n_out)
+        P, G = r(n_in + 1, k * n_out), r(n_in + 1, k * n_out)
+        gemms += [(f"{L} ż = [a, 1]·Ṗ", lambda x=x, P=P, z=z: torch.mm(x, P, out=z), (nb, n_in + 1, k * n_out)),
+                  (f"{L} Ġ = [a, 1]ᵀ·ġ", lambda G=G, xt=xt, z=z: G.addmm_(xt, z), (n_in + 1, nb, k * n_out))]
         if i > 0:
             a, W, gr, gt = r(nb * k, n_in), r(n_out, n_in), r(nb, n_out), r(n_out, nb)
-            f, h = r(n_out, k * n_in), r(nb * k, n_in)
-            zt = r(n_out, nb * k)
-            gemms += [(f"layer {i + 1} ȧ·Wᵀ, as (n_out, B·K)", lambda zt=zt, a=a, W=W: torch.mm(W, a.T, out=zt),
-                       (n_out, n_in, nb * k)) if n_out < NARROW else
-                      (f"layer {i + 1} ż += ȧ·Wᵀ", lambda z=z, a=a, W=W: z.view(nb * k, -1).addmm_(a, W.T),
-                       (nb * k, n_in, n_out)),
-                      (f"layer {i + 1} ȧᵀ·g", lambda gt=gt, a=a, f=f: torch.mm(gt, a.view(nb, -1), out=f),
-                       (n_out, nb, k * n_in)),
-                      (f"layer {i + 1} ġ·W", lambda z=z, W=W, h=h: torch.mm(z.view(nb * k, -1), W, out=h),
-                       (nb * k, n_out, n_in)),
-                      (f"layer {i + 1} g·Ẇ", lambda h=h, gr=gr, f=f: h.view(nb, -1).addmm_(gr, f), (nb, n_out, k * n_in))]
+            f, h, zt = r(n_out, k * n_in), r(nb * k, n_in), r(n_out, nb * k)
+            if n_out < NARROW:
+                gemms.append((f"{L} ȧ·Wᵀ, as (n_out, B·K)", lambda zt=zt, a=a, W=W: torch.mm(W, a.T, out=zt),
+                              (n_out, n_in, nb * k)))
+            else:
+                gemms.append((f"{L} ż += ȧ·Wᵀ", lambda z=z, a=a, W=W: z.view(nb * k, -1).addmm_(a, W.T),
+                              (nb * k, n_in, n_out)))
+            gemms += [(f"{L} ȧᵀ·g", lambda gt=gt, a=a, f=f: torch.mm(gt, a.view(nb, -1), out=f), (n_out, nb, k * n_in)),
+                      (f"{L} ġ·W", lambda z=z, W=W, h=h: torch.mm(z.view(nb * k, -1), W, out=h), (nb * k, n_out, n_in)),
+                      (f"{L} g·Ẇ", lambda h=h, gr=gr, f=f: h.view(nb, -1).addmm_(gr, f), (nb, n_out, k * n_in))]
     out = {}
     for label, run, (m, kk, n) in gemms:
         run()
@@ -266,9 +267,9 @@ def _replay_gemms(sizes, nb: int, k: int, steps: int, dtype=torch.float32) -> di
 
 def fast_path_profile(name: str = "paper", steps: int = 120) -> dict:
     """Where the fast replay's time goes against the FLOP model's floor: its GEMMs at their own shapes on one
-    thread (as each worker runs them, each shape's rate too) against one thread's 2048² peak, the rest of a step (elementwise
-    passes, copies), two workers side by side against one alone, and the 2048² peak's own gain from two
-    threads. The product of the four is the replay's fraction of the two-thread peak."""
+    thread (as each worker runs them; each shape's rate too) against one thread's 2048² peak, the rest of a
+    step (elementwise passes, copies), two workers side by side against one alone, and the 2048² peak's own
+    gain from two threads. The product of the four is the replay's fraction of the two-thread peak."""
     from .jacobian import basis_rows, propagate
     from .threads import limit
     exp = preset(name)
@@ -298,14 +299,14 @@ def fast_path_profile(name: str = "paper", steps: int = 120) -> dict:
     return {"preset": name, "replay_width": k, "steps_timed": steps, "peak_1_thread_gflops": peak1,
             "peak_gflops": peak2, "gemm_gflops_1_thread": flop_piece / gemm_s / 1e9,
             "piece_1_thread_s": one_s, "gemm_only_1_thread_s": gemm_s, "two_pieces_side_by_side_s": two_s,
-            "gemms_1_thread_gflops": {label: flop * steps / seconds / 1e9 for label, (seconds, flop) in gemms.items()},
+            "gemms_1_thread_gflops": {label: flop * steps / s / 1e9 for label, (s, flop) in gemms.items()},
             "gemms_share_of_step": {label: seconds / one_s for label, (seconds, _) in gemms.items()},
             **parts, "fraction_of_peak": float(np.prod(list(parts.values())))}
 
 
 def paper_spread(rounds: int = 3) -> dict:
-    """The paper's float32 J (its recording included) `rounds` times, each between two 2048² GEMM peaks, with its CPU
-    time: whether its wall time swings by itself, or with the machine (then the peaks and CPU time move too)."""
+    """The paper's float32 J (its recording included) `rounds` times, each between two 2048² GEMM peaks, with
+    its CPU time: whether its wall time swings by itself, or with the machine (then the peaks move too)."""
     exp = preset("paper")
     out = []
     for _ in range(rounds):
@@ -419,8 +420,8 @@ def main(argv=None) -> None:
         peaks += [r["peak_after"] for r in spread["rounds"]]
         ratio = [r["cpu_s"] / r["jacobian_s"] for r in spread["rounds"]]
         print(f"paper float32 J, {len(walls)} more rounds: {', '.join(f'{w:.1f}' for w in walls)} s, spread "
-              f"{100 * spread['spread']:.1f} % (target ≤ 10 %); CPU/wall {min(ratio):.2f}–{max(ratio):.2f}; GEMM peak "
-              f"before and after each {min(peaks):.0f}–{max(peaks):.0f} GFLOP/s", flush=True)
+              f"{100 * spread['spread']:.1f} % (target ≤ 10 %); CPU/wall {min(ratio):.2f}–{max(ratio):.2f}; "
+              f"GEMM peak before and after each {min(peaks):.0f}–{max(peaks):.0f} GFLOP/s", flush=True)
     name = "paper" if ("paper", "float32") in runs else "lecture"
     tj_s = runs[(name, "float32")]["jacobian_s"]
     anchor = jax_anchor(name, jacobians[name, "float32"])
