@@ -1,7 +1,9 @@
 import hashlib
 import os
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
 
 def _share_the_cores() -> None:
@@ -58,6 +60,12 @@ def _no_state_left():
     if streamlit is not None:
         streamlit.cache_resource.clear()
         streamlit.cache_data.clear()
+
+
+def run_cli(*args):
+    """`python -m tj ARGS` in a fresh process, as a user runs it, from the checkout's root."""
+    return subprocess.run([sys.executable, "-m", "tj", *args], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture

@@ -1,12 +1,11 @@
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import run_cli
 import tj
 from tj import CNNSpec, Conv, DataSpec, Experiment, TrainSpec
 from tj.cnn import validate_spec
@@ -164,10 +163,6 @@ def test_cnn_spec_validation_and_json_round_trip():
                        (CNNSpec(pooling="median"), "pooling")):
         with pytest.raises(ValueError, match=words):
             validate_spec(bad)
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "tj", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow

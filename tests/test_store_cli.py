@@ -1,16 +1,11 @@
 import io
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import tiny
+from conftest import run_cli, tiny
 from tj import spectrum, training_jacobian
 from tj.store import BadFile, load, save
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +53,6 @@ def test_bad_files_are_rejected_with_a_reason(saved):
         with pytest.raises(BadFile) as err:
             load(src)
         assert str(err.value), name
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "tj", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 def test_cli_layout_and_bad_arguments(tj_cli):
