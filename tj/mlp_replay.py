@@ -204,7 +204,9 @@ def memory(experiment: Experiment, k: int) -> dict[str, int]:
     if tspec.optimizer == "adam":
         per_step += 3 * n
     states = 4 if tspec.optimizer == "adam" else 2
-    return {"trajectory": n_steps * per_step * item, "tangents": k * (states * n + b * (6 * hidden + 3 * 10) + n) * item}
+    narrow = sum(w for w in spec.sizes[2:] if w < NARROW)  # replay's transposed ȧ·Wᵀ buffers
+    return {"trajectory": n_steps * per_step * item,
+            "tangents": k * (states * n + b * (6 * hidden + 3 * 10 + narrow) + n) * item}
 
 
 def flops(experiment: Experiment) -> float:
