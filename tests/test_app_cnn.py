@@ -77,7 +77,7 @@ def test_jacobian_and_spectrum_pages_draw_the_block_that_holds_a_direction():
     from tj.spectrum import direction_by_block
     drawn = direction_by_block(TINY.model, lab.have("spectrum", TINY).Vh[0])  # the block holding most of v_0
     assert f"v_0 in {drawn.block}" in chart_specs(at)
-    assert lab.have("jacobian", TINY).engine == "general"
+    assert lab.have("jacobian", TINY).engine == "fast"  # the CNN's hand-written replay (tj/cnn_replay.py)
 
 
 def test_why_page_explains_the_cnn_and_its_count_matches():

@@ -105,6 +105,21 @@ def test_a_cnn_first_differentiated_inside_a_transform_leaves_no_wrapped_constan
     assert tj.forward(exp.model, theta, torch.zeros(1, 64, dtype=torch.float64)).shape == (1, 10)
 
 
+def test_a_cnn_first_traced_caches_a_plain_pooling_matrix():
+    """A float32 CNN's first forward can be inside make_fx's fake-tensor trace (tj.traced): the pooling matrix
+    it caches must be a real tensor, or the traced step's first-call check fails and it runs untraced."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from tj.cnn import _pool_matrix
+
+    exp = tj.preset("cnn")
+    theta = tj.init_params(exp.model, 0)
+    x, y = torch.rand(4, 64), torch.arange(4)
+    _pool_matrix.cache_clear()
+    make_fx(lambda th: tj.networks.loss(exp.model, th, x, y), tracing_mode="fake", _allow_non_fake_inputs=True)(theta)
+    assert type(_pool_matrix(8, 8, 2, torch.float32)) is torch.Tensor
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_general_engine_equals_fast_mlp_engine(optimizer):
     exp = tj.preset("lecture").replace(dtype="float64", **{"data.n_train": 256, "train.epochs": 2,
@@ -118,16 +133,39 @@ def test_general_engine_equals_fast_mlp_engine(optimizer):
     assert (fast.jacobian - torch.eye(len(fast.jacobian), dtype=torch.float64)).abs().max() > 1e-2  # not trivial
 
 
+@pytest.mark.parametrize("engine", ["fast", "general"])
 @pytest.mark.parametrize("pooling,activation,optimizer,loss", [
     ("avg", "tanh", "sgd", "cross_entropy"), ("max", "gelu_tanh", "adam", "cross_entropy"),
     ("avg", "relu", "sgd", "mse")])
-def test_tiny_cnn_jacobian_matches_jacfwd(pooling, activation, optimizer, loss):
+def test_tiny_cnn_jacobian_matches_jacfwd(pooling, activation, optimizer, loss, engine):
     exp = tiny(pooling, activation, optimizer, loss)
-    got = training_jacobian(exp).jacobian
+    got = training_jacobian(exp, engine=engine).jacobian
     want = jacobian_jacfwd(exp)
     assert got.shape == (202, 202)
     assert (got - want).abs().max() < 1e-10
     assert (want - torch.eye(202, dtype=torch.float64)).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+@pytest.mark.parametrize("activation,loss", [("relu", "cross_entropy"), ("gelu_tanh", "mse"), ("tanh", "cross_entropy")])
+@pytest.mark.parametrize("convs,dense", [
+    ((Conv(3, 3, "SAME", 2),), ()),
+    ((Conv(2, 3, "SAME", 2), Conv(3, 3, "VALID", 1)), (5,)),
+    ((Conv(2, 3, "VALID", 3), Conv(2, 1, "SAME", 1)), (4, 3)),  # 6×6 maps pooled by 3, a 1×1 kernel
+    ((Conv(2, 5, "SAME", 3),), (5,))])  # 8×8 pooled by 3: the last two rows and columns in no window
+def test_cnn_replay_hessian_tangents_equal_the_general_engines(pooling, activation, loss, convs, dense):
+    """One step's H·V by the hand-written replay against the general engine's vmapped vjp of grad."""
+    from tj import cnn_replay
+    from tj.general import hessian_tangents
+
+    spec = CNNSpec(convs=convs, dense=dense, pooling=pooling, activation=activation)
+    g = torch.Generator().manual_seed(0)
+    theta = tj.init_params(spec, 1, torch.float64) + 0.1 * torch.randn(spec.n_params, generator=g, dtype=torch.float64)
+    x, y = torch.rand(6, 64, generator=g, dtype=torch.float64), torch.randint(0, 10, (6,), generator=g)
+    tangents = torch.randn(3, spec.n_params, generator=g, dtype=torch.float64)
+    want = hessian_tangents(spec, loss)(theta, tangents, x, y)
+    got = cnn_replay.hessian_tangents(spec, loss, theta, tangents, x, y)
+    assert (got - want).abs().max() < 1e-12 * want.abs().max()
 
 
 def test_tiny_cnn_jacobian_matches_finite_differences():
@@ -149,8 +187,9 @@ def test_column_blocks_and_determinism():
     assert not torch.equal(other.jacobian, full.jacobian)
     with pytest.raises(ValueError, match="columns"):
         training_jacobian(exp, columns=(5, 3))
+    assert full.engine == "fast" and training_jacobian(exp, engine="general").engine == "general"
     with pytest.raises(ValueError, match="no hand-written replay"):
-        training_jacobian(exp, engine="fast")
+        training_jacobian(tj.preset("attention"), engine="fast")
 
 
 def test_cnn_spec_validation_and_json_round_trip():
@@ -176,7 +215,7 @@ def test_cli_train_layout_and_refusals(tmp_path, tj_cli):
     assert code == 0 and lay[0] == "conv1.W 6x1x5x5 0 150" and lay[-1] == "dense3.b 10 61696 61706"
     for bad in (["train", "--preset", "nope"], ["train", "--preset", "cnn", "--seed", "x"],
                 ["jacobian", "--preset", "cnn", "--out", str(tmp_path / "b.npz"), "--columns", "9:3"],
-                ["jacobian", "--preset", "cnn", "--out", str(tmp_path / "b.npz"), "--engine", "fast"]):
+                ["jacobian", "--preset", "attention", "--out", str(tmp_path / "b.npz"), "--engine", "fast"]):
         code, _, err = tj_cli(*bad)
         assert code != 0 and len(err.strip().splitlines()) == 1, bad
     r = run_cli("jacobian", "--preset", "cnn", "--out", str(tmp_path / "b.npz"), "--columns", "0:8")

@@ -10,6 +10,11 @@ ACTIVATIONS = ("gelu_tanh", "gelu_erf", "relu", "tanh")
 _C = math.sqrt(2.0 / math.pi)
 
 
+def curvature(name: str) -> bool:
+    """Whether φ'' is ever nonzero (ReLU's is zero wherever it is defined)."""
+    return name != "relu"
+
+
 def activation(name: str, z: torch.Tensor):
     """φ(z), φ'(z), φ''(z) for the named activation."""
     if name == "gelu_tanh":
@@ -91,7 +96,7 @@ class _Value(torch.autograd.Function):
 
 def _slope(z: torch.Tensor, name: str) -> torch.Tensor:
     """φ'(z): for ReLU a mask with no derivative (φ'' = 0, so no pass multiplies by zeros), else a _Slope."""
-    return (z > 0).to(z.dtype) if name == "relu" else _Slope.apply(z, name)
+    return (z > 0).to(z.dtype) if not curvature(name) else _Slope.apply(z, name)
 
 
 # φ for autograd and torch.func. φ' and φ'' depend on the primal z alone, so in a batched Hessian-tangent

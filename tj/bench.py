@@ -19,7 +19,8 @@ before each measured pipeline, so it includes the Python/torch baseline.
 units of one training run of the same preset, on a column subset extrapolated to all P columns (labelled
 so), uncompiled and with TJ_COMPILE=1 (inductor): the paper MLP on both engines in alternation, three rounds
 (the target: the median general/fast ratio ≤ 1.6×), the small CNN preset's whole J (target ≤ 10 s) and
-LeNet-5 on ten columns (target ≤ 8 s per column; its dense J is out of reach here). The first call's tracing
+LeNet-5 on one replay piece per thread (target ≤ 8 s per column; its dense J is out of reach here), both
+CNNs also on their hand-written replay (tj/cnn_replay.py, their default engine). The first call's tracing
 and compiling is timed apart.
 """
 from __future__ import annotations
@@ -106,7 +107,7 @@ def pipeline(name: str, dtype: str, reference_cols: int) -> tuple[dict, torch.Te
     }, res.jacobian
 
 
-GENERAL_RUNS = (("cnn", None), ("lenet5", 10))  # preset, columns (None: all of J, its recording included)
+GENERAL_RUNS = (("cnn", None), ("lenet5", 1))  # preset, replay pieces per thread (None: all of J, recording included)
 GENERAL_MODES = (("general", False), ("general+inductor", True))  # engine label, TJ_COMPILE
 PAPER_ROUNDS, PAPER_COLUMNS = 3, 512
 
@@ -183,9 +184,11 @@ def general_engine() -> dict:
     for label, r in ratios.items():
         print(f"paper MLP: {label} / fast per column = {medians[label]:.2f}× (median of {len(r)} alternating rounds: "
               f"{', '.join(f'{x:.2f}' for x in r)}; target ≤ 1.6×)", flush=True)
-    for name, cols in GENERAL_RUNS:
-        for label, compile in GENERAL_MODES:
-            rows.append(engine_columns(name, "general", cols, compile=compile))
+    for name, pieces in GENERAL_RUNS:
+        modes = [("fast", "fast", False)] + [(label, "general", compile) for label, compile in GENERAL_MODES]
+        for label, engine, compile in modes:
+            cols = pieces and pieces * torch.get_num_threads() * replay_width(preset(name), engine)
+            rows.append(engine_columns(name, engine, cols, compile=compile))
             rows[-1]["engine"] = label
             show(rows[-1])
     print("J s of the cnn preset includes its recording; build s, the first call's tracing and compiling, is "

@@ -1,4 +1,5 @@
-"""The CNN family on a flat θ: spec, layout, Flax-default init and forward (autograd does the rest)."""
+"""The CNN family on a flat θ: spec, layout, Flax-default init and forward (autograd trains it; its tangents
+have a hand-written replay, tj/cnn_replay.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -149,10 +150,11 @@ def init_params(spec: CNNSpec, seed: int, dtype=torch.float32) -> torch.Tensor:
 @functools.lru_cache(maxsize=64)
 def _pool_matrix(h: int, w: int, k: int, dtype: torch.dtype) -> torch.Tensor:
     """(h·w, (h//k)·(w//k)): average pooling by window k as a product. A plain constant even when first asked
-    for inside a torch.func transform (which would otherwise wrap it, and the cache would hand the wrapper on)."""
+    for inside a torch.func transform or a make_fx trace (which would wrap it, or make it a fake tensor, and the
+    cache would hand that on)."""
     rows = np.arange(h)[:, None] // k == np.arange(h // k)[None, :]
     cols = np.arange(w)[:, None] // k == np.arange(w // k)[None, :]
-    with torch._C._DisableFuncTorch():
+    with torch._C._DisableFuncTorch(), torch.utils._python_dispatch._disable_current_modes():
         return torch.from_numpy(np.kron(rows, cols) / (k * k)).to(dtype)
 
 
@@ -276,3 +278,6 @@ def variants(exp) -> dict:
     return {"twice the channels": exp.replace(model=dataclasses.replace(
                 m, convs=tuple(dataclasses.replace(c, channels=2 * c.channels) for c in m.convs))),
             "one more dense layer": exp.replace(model=dataclasses.replace(m, dense=(*m.dense, 16)))}
+
+
+from . import cnn_replay as REPLAY  # noqa: E402,N812  (last: the replay imports this module)

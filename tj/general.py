@@ -41,12 +41,13 @@ class Step:
 
 @dataclass(frozen=True, eq=False)
 class Trajectory:
-    """The recorded primal run (θ_t per step) and the data its batches index."""
+    """The recorded primal run (θ_t per step) and the data its batches index, for `engine`'s replay."""
 
     experiment: Experiment
     steps: list
     result: TrainResult
     data: Dataset
+    engine: str = "general"
 
     @property
     def nbytes(self) -> int:
@@ -82,15 +83,30 @@ def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=No
     return Trajectory(experiment, steps, result, on_device)
 
 
-def memory(experiment: Experiment, k: int) -> dict[str, int]:
-    """Bytes of the recorded run and of one replay's tangent buffers for k columns."""
+def memory(experiment: Experiment, k: int, maps: int = 8) -> dict[str, int]:
+    """Bytes of the recorded run and of one replay's tangent buffers for k columns, with `maps` activation-sized
+    buffers per tangent and image (the vmapped vjp of grad: about 8, the input included)."""
     spec, tspec = experiment.model, experiment.train
     n, item, b = spec.n_params, experiment.torch_dtype.itemsize, tspec.batch_size
     n_steps = tspec.epochs * (experiment.data.n_train // max(b, 1))
     per_step = n + (3 * n if tspec.optimizer == "adam" else 0) + b  # θ_t, Adam's (g, c1, c2), the batch rows
     states = 4 if tspec.optimizer == "adam" else 3
-    # vmapped vjp of grad: about 8 activation-sized buffers per tangent and image, the input included
-    return {"trajectory": n_steps * per_step * item, "tangents": k * (states * n + 8 * b * n_activations(spec)) * item}
+    return {"trajectory": n_steps * per_step * item,
+            "tangents": k * (states * n + maps * b * n_activations(spec)) * item}
+
+
+def width(experiment: Experiment, on_gpu: bool, per_tangent: int | None = None, budget: int | None = None) -> int:
+    """Tangent columns per replay: 128 on a CPU (measured: fewer pay torch.func's per-call overhead more often),
+    4,096 on a GPU, fewer when `per_tangent` bytes each (default: the vmapped activations, about 8 per image)
+    would pass `budget` (default 1 GB, 8 GB on a GPU); then narrowed to split P into pieces of equal width, so
+    the last piece is not mostly padding (P = 690: 6 × 115, not 6 × 128)."""
+    spec = experiment.model
+    if per_tangent is None:
+        per_tangent = 8 * experiment.train.batch_size * n_activations(spec) * 8
+    if budget is None:
+        budget = (8 << 30) if on_gpu else (1 << 30)
+    most = max(1, min(4096 if on_gpu else 128, spec.n_params, budget // per_tangent))
+    return -(-spec.n_params // -(-spec.n_params // most))  # as few pieces, of equal width
 
 
 def hessian_tangents(spec, kind: str, mode: str = "vjp"):
@@ -111,10 +127,16 @@ def hessian_tangents(spec, kind: str, mode: str = "vjp"):
     return hvp_vjp if mode == "vjp" else hvp_jvp
 
 
-def replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> dict[int, torch.Tensor]:
-    """One chunk of tangents (K, P) through every recorded step; {t: tangent of θ_t (K, P)}, always with T."""
+def replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop=None,
+           products=None) -> dict[int, torch.Tensor]:
+    """One chunk of tangents (K, P) through every recorded step; {t: tangent of θ_t (K, P)}, always with T.
+    `products(θ, V, x, y)` gives H(θ)·V for the batch (default: the traced torch.func step)."""
     exp = traj.experiment
     tspec = exp.train
+    if products is None:
+        def products(*args):
+            return traced(("hvp", exp.model, tspec.loss), lambda: hessian_tangents(exp.model, tspec.loss), args,
+                          True, is_traced(exp.model))(*args)
     dev = traj.steps[0].theta.device if traj.steps else tangents.device
     P = tangents.to(device=dev, dtype=exp.torch_dtype).clone()
     M = torch.zeros_like(P)
@@ -122,9 +144,7 @@ def replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop
     wanted = set(checkpoints)
     out = {0: P.cpu().clone()} if 0 in wanted else {}
     for t, s in enumerate(traj.steps):
-        args = (s.theta, P, traj.data.x_train[s.idx], traj.data.y_train[s.idx])
-        G = traced(("hvp", exp.model, tspec.loss), lambda: hessian_tangents(exp.model, tspec.loss), args, True,
-                   is_traced(exp.model))(*args)
+        G = products(s.theta, P, traj.data.x_train[s.idx], traj.data.y_train[s.idx])
         if V is None:
             M.mul_(tspec.momentum).add_(G)
             P.add_(M, alpha=-s.lr)

@@ -1,7 +1,7 @@
 """The training Jacobian J = ∂θ_T/∂θ_0 by forward mode: K tangents pushed through every step at once.
 
 The primal run is recorded once; each task of columns then replays it, in pieces of a fixed width, with the
-family's hand-written tangent rules (tj/mlp_replay.py) or the general torch.func engine (tj/general.py), on
+family's hand-written tangent rules (tj/mlp_replay.py, tj/cnn_replay.py) or the general torch.func engine (tj/general.py), on
 worker threads that each run single-threaded kernels.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from . import general, heap, threads
 from .data import Dataset, load
 from .general import Cancelled
-from .networks import family, has_fast_replay, init_params, n_activations
+from .networks import family, has_fast_replay, init_params
 from .networks import replay as replay_of
 from .presets import Experiment
 from .train import TrainResult, evaluate, train
@@ -75,7 +75,7 @@ def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=No
 
 def engine_of(traj) -> str:
     """The engine that recorded a trajectory: 'general' or 'fast'."""
-    return "general" if isinstance(traj, general.Trajectory) else "fast"
+    return traj.engine
 
 
 def propagate(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None,
@@ -89,7 +89,7 @@ def propagate(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None,
     the same bits whatever the thread count (training_jacobian's workers do)."""
     engine = engine_of(traj)
     width = replay_width(traj.experiment, engine, tangents.device)
-    replay = (general if engine == "general" else replay_of(traj.experiment.model)).replay
+    replay = engine_module(traj.experiment, engine).replay
     n, lead = tangents.shape[0], first_slot % width
     padded = torch.zeros(-(-(lead + n) // width) * width, tangents.shape[1], dtype=tangents.dtype,
                          device=tangents.device)
@@ -129,20 +129,10 @@ def basis_rows(n: int, start: int, stop: int, dtype) -> torch.Tensor:
 
 
 def replay_width(experiment: Experiment, engine: str | None = None, device=None) -> int:
-    """Tangent columns per replay, fixed by the experiment and the device kind (never by threads or tasks).
-
-    Fast engine: all of them on a GPU, on a CPU 64 (few enough to stay in cache). General engine: 128 on a CPU
-    (measured: fewer pay torch.func's per-call overhead more often), 4,096 on a GPU, fewer when the vmapped
-    activations of that many tangents would pass 1 GB (8 GB on a GPU); then narrowed to split P into pieces of
-    equal width, so the last piece is not mostly padding (P = 690: 6 × 115, not 6 × 128)."""
-    spec = experiment.model
+    """Tangent columns per replay, fixed by the experiment, its engine and the device kind (never by threads or
+    tasks): the engine module's `width`."""
     on_gpu = device is not None and torch.device(device).type == "cuda"
-    if resolve_engine(experiment, engine) == "general":
-        per_tangent = 8 * experiment.train.batch_size * n_activations(spec) * 8
-        budget = (8 << 30) if on_gpu else (1 << 30)
-        most = max(1, min(4096 if on_gpu else 128, spec.n_params, budget // per_tangent))
-        return -(-spec.n_params // -(-spec.n_params // most))  # as few pieces, of equal width
-    return spec.n_params if on_gpu else max(8, min(64, spec.n_params))
+    return engine_module(experiment, engine).width(experiment, on_gpu)
 
 
 def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None, *, chunk: int | None = None,
@@ -151,7 +141,8 @@ def training_jacobian(experiment: Experiment, theta0: torch.Tensor | None = None
                       trajectory=None) -> JacobianResult:
     """J = ∂θ_T/∂θ_0 column task by column task; `progress(done, total)` returning True cancels.
 
-    `engine`: 'fast' (the MLP's hand-written replay, its default) or 'general' (torch.func, any network).
+    `engine`: 'fast' (the family's hand-written replay, the MLP's and CNN's default) or 'general' (torch.func,
+    any network).
     `columns=(start, stop)` computes only those columns of J (a block for a cluster worker), and
     `trajectory` reuses a recorded run (`record(...)`) across blocks. On a CPU the tasks (`chunk` columns
     each, default the engine's replay width) go to `workers` threads (default: TJ_THREADS), each running
@@ -255,7 +246,7 @@ def memory_estimate(experiment: Experiment, chunk: int | None = None, engine: st
 
 
 def estimate_flops(experiment: Experiment) -> float:
-    """Floating-point operations of the fast replay for J (its FLOP model: 2·m·n·k per GEMM; tj/mlp_replay.py)."""
+    """Floating-point operations of the fast replay for J (its FLOP model: 2·m·n·k per GEMM or convolution)."""
     return replay_of(experiment.model).flops(experiment)
 
 

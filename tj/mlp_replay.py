@@ -47,6 +47,8 @@ class Step:
 class Trajectory:
     """The recorded primal run and its training result."""
 
+    engine = "fast"
+
     experiment: Experiment
     steps: list
     result: TrainResult
@@ -192,6 +194,12 @@ def replay(traj: Trajectory, tangents: torch.Tensor, checkpoints=(), should_stop
             raise general.Cancelled(f"stopped at step {t + 1} of {len(traj.steps)}")
     out[len(traj.steps)] = from_blocks(P).cpu()
     return out
+
+
+def width(experiment: Experiment, on_gpu: bool) -> int:
+    """Tangent columns per replay: all of them on a GPU, on a CPU 64 (few enough to stay in cache)."""
+    n = experiment.model.n_params
+    return n if on_gpu else max(8, min(64, n))
 
 
 def memory(experiment: Experiment, k: int) -> dict[str, int]:

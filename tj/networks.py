@@ -19,9 +19,10 @@ A family is one module (tj/mlp.py, tj/cnn.py, tj/attention.py, tj/module.py) wit
     variants(exp)                    architecture variants for Compare: {label: Experiment}
     symmetries(spec) (optional)      directions (P,) along which the loss is flat for every θ, beyond the softmax shift
 and optionally a hand-written backward, `loss_and_grad(spec, θ, x, y, kind, keep)`, with the tangent replay that
-uses it, `REPLAY` (a module with record, replay, memory and flops: tj/mlp_replay.py); without them autograd and
-the general torch.func engine (tj/general.py) run, their steps traced once per shape (tj.traced) unless the
-family sets `TRACED = False` (the module adapter: a user's forward may build tensors make_fx cannot trace).
+uses it, or a tangent replay alone, `REPLAY` (a module with record, replay, width, memory and flops:
+tj/mlp_replay.py, tj/cnn_replay.py); without them autograd and the general torch.func engine (tj/general.py)
+run, their steps traced once per shape (tj.traced) unless the family sets `TRACED = False` (the module
+adapter: a user's forward may build tensors make_fx cannot trace).
 """
 from __future__ import annotations
 

@@ -1,0 +1,267 @@
+"""The CNN's fast tangent replay: θ_t recorded once, then K tangent columns pushed through every step by hand.
+
+Per step the primal forward and backward are recomputed at θ_t (the run keeps only θ_t and its batch), then
+the K tangents go through the same hand-derived forward-over-reverse rules as the MLP's replay, plus those of
+the convolutions and the pooling. Every tangent map is laid out (B, K, C, H, W): a convolution of the tangent
+maps with W is one convolution of B·K images, and one of the primal maps with the K weight tangents is one
+convolution with K·C output channels, so both land in the same layout and no tangent map is ever permuted.
+Pooling and its transpose fold in the φ'(z) product, so no pre-pooling product map is written. The
+optimizer's tangents are the general engine's (general.replay). tj/jacobian.py drives it (tasks, threads, slots).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from . import general
+from .activations import activation, curvature
+from .block import unflatten
+from .cnn import layout, n_activations
+from .data import Dataset
+
+if TYPE_CHECKING:
+    from .presets import Experiment
+
+
+def record(experiment: Experiment, theta0: torch.Tensor | None = None, device=None,
+           data: Dataset | None = None) -> general.Trajectory:
+    """Train once and keep θ_t and the batch of every step (the replay recomputes the rest)."""
+    return dataclasses.replace(general.record(experiment, theta0, device, data), engine="fast")
+
+
+def _pad(conv) -> int:
+    return (conv.kernel - 1) // 2 if conv.padding == "SAME" else 0
+
+
+def _wgrad(grad_out: torch.Tensor, inputs: torch.Tensor, shape, pad: int, bias: bool = False):
+    """∂⟨grad_out, conv(inputs, W)⟩/∂W for a W of `shape`, summed over the batch (and ∂/∂b with `bias`)."""
+    weight = grad_out.new_empty(()).expand(shape)
+    _, gw, gb = torch.ops.aten.convolution_backward(grad_out, inputs, weight, [shape[0]] if bias else None, [1, 1],
+                                                    [pad, pad], [1, 1], False, [0, 0], 1, [False, True, bias])
+    return (gw, gb) if bias else gw
+
+
+def _windows(a: torch.Tensor, s: int) -> torch.Tensor:
+    """(…, H, W) → (…, h, s, w, s): the pooling windows, rows and columns past the last whole window dropped."""
+    H, W = a.shape[-2:]
+    h, w = H // s, W // s
+    if (H, W) != (h * s, w * s):
+        a = a[..., :h * s, :w * s]
+    return a.unflatten(-1, (w, s)).unflatten(-3, (h, s))
+
+
+def _avg_pool(a: torch.Tensor, s: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Average pooling of (…, H, W) (times `mask` first, broadcast) by window s, as strided additions: no
+    product map is written (one thread: about 5× avg_pool2d's speed on LeNet-5's 28×28 maps)."""
+    v = _windows(a, s)
+    m = _windows(mask, s) if mask is not None else None
+    rows = None
+    for i in range(s):
+        part = v[..., i, :, :]
+        if m is None:
+            rows = part.clone() if rows is None else rows.add_(part)
+        else:
+            rows = torch.mul(part, m[..., i, :, :]) if rows is None else rows.addcmul_(part, m[..., i, :, :])
+    out = rows[..., 0].clone()
+    for j in range(1, s):
+        out += rows[..., j]
+    return out.mul_(1.0 / (s * s))
+
+
+def _avg_unpool(g: torch.Tensor, s: int, size, mask: torch.Tensor) -> torch.Tensor:
+    """The average pooling's transpose of (…, h, w), times `mask` (…, H, W) (broadcast): (…, H, W)."""
+    *lead, h, w = g.shape
+    cols = torch.mul(g[..., None].expand(*lead, h, w, s), 1.0 / (s * s)).view(*lead, h, w * s)
+    shape = (*torch.broadcast_shapes(tuple(lead), mask.shape[:-2]), *size)
+    out = g.new_zeros(shape) if tuple(size) != (h * s, w * s) else g.new_empty(shape)
+    v, m = _windows(out, s).flatten(-2), _windows(mask, s).flatten(-2)
+    for i in range(s):
+        torch.mul(cols, m[..., i, :], out=v[..., i, :])
+    return out
+
+
+def _pool(spec, c, m: dict, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """One stage's pooling of maps h (…, C, H, W), times `mask` first (broadcast); max through the primal's argmax."""
+    if c.pool == 1:
+        return h if mask is None else h * mask
+    if spec.pooling == "avg":
+        return _avg_pool(h, c.pool, mask)
+    hh, ww = h.shape[-2:]
+    out = h.flatten(-2).gather(-1, _argmax(m, h))
+    if mask is not None:
+        out.mul_(mask.flatten(-2).gather(-1, _argmax(m, mask)))
+    return out.unflatten(-1, (hh // c.pool, ww // c.pool))
+
+
+def _unpool(spec, c, m: dict, g: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The transpose of _pool: g (…, C, h, w) → (…, C, H, W), times `mask` (broadcast)."""
+    size = m["z"].shape[-2:]
+    if c.pool == 1:
+        return g * mask
+    if spec.pooling == "avg":
+        return _avg_unpool(g, c.pool, size, mask)
+    picked = g.flatten(-2) * mask.flatten(-2).gather(-1, _argmax(m, mask))
+    return g.new_zeros(*picked.shape[:-1], size[0] * size[1]).scatter_(-1, _argmax(m, g), picked).unflatten(-1, size)
+
+
+def _argmax(m: dict, like: torch.Tensor) -> torch.Tensor:
+    """The primal's max-pooling argmax (B, C, h·w), broadcast to maps like `like` (B, [K,] C, …)."""
+    index = m["index"]
+    index = index.view(index.shape[0], *[1] * (like.dim() - 4), *index.shape[1:])
+    return index.expand(*like.shape[:-3], *index.shape[-2:])
+
+
+def _primal(spec, kind: str, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+    """Every map and gradient of one step's forward and backward at θ_t that the tangents need."""
+    params = unflatten(layout(spec), theta)
+    nb = x.shape[0]
+    curved = curvature(spec.activation)
+    a = x.view(nb, *spec.image)
+    convs, dense = [], []
+    for i, c in enumerate(spec.convs):
+        z = F.conv2d(a, params[2 * i], params[2 * i + 1], padding=_pad(c))
+        h, d1, d2 = activation(spec.activation, z)
+        m = {"a": a, "z": z, "d1": d1, "d2": d2 if curved else None, "index": None}
+        if c.pool > 1 and spec.pooling == "max":
+            a, index = F.max_pool2d(h, c.pool, return_indices=True)
+            m["index"] = index.flatten(2)
+        else:
+            a = _pool(spec, c, m, h)
+        convs.append(m)
+    a = a.flatten(1)
+    heads = params[2 * len(spec.convs):]
+    n_dense = len(heads) // 2
+    for i in range(n_dense):
+        z = F.linear(a, heads[2 * i], heads[2 * i + 1])
+        dense.append({"a": a, "z": z})
+        if i < n_dense - 1:
+            a, d1, d2 = activation(spec.activation, z)
+            dense[-1].update(d1=d1, d2=d2)
+    logits = dense[-1]["z"]
+    onehot = F.one_hot(y, logits.shape[-1]).to(logits.dtype)
+    p = torch.softmax(logits, -1) if kind == "cross_entropy" else None
+    g = ((p if p is not None else logits) - onehot) / nb
+    for i in range(n_dense - 1, -1, -1):
+        dense[i]["g"] = g
+        da = g @ heads[2 * i]
+        if i > 0:
+            dense[i - 1]["curv"] = dense[i - 1]["d2"] * da
+            g = da * dense[i - 1]["d1"]
+    da = da.view(nb, *spec.maps[-1])
+    for i in range(len(spec.convs) - 1, -1, -1):
+        c, m = spec.convs[i], convs[i]
+        m["g"] = _unpool(spec, c, m, da, m["d1"])
+        if curved:
+            m["curv"] = _unpool(spec, c, m, da, m["d2"])  # φ''(z) ⊙ ∂L/∂h
+        if i > 0:
+            da = torch.nn.grad.conv2d_input(m["a"].shape, params[2 * i], m["g"], padding=_pad(c))
+    return params, convs, dense, p
+
+
+def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
+    """H(θ) V (K, P) for the batch loss at θ, by hand: the forward-over-reverse of one step."""
+    params, convs, dense, p = _primal(spec, kind, theta, x, y)
+    nb, k = x.shape[0], tangents.shape[0]
+    dots = unflatten(layout(spec), tangents)  # per block (K, *shape)
+    curved = curvature(spec.activation)
+    out = torch.empty_like(tangents)
+    grads = unflatten(layout(spec), out)
+    n_conv = len(spec.convs)
+    # forward: ż = conv(ȧ, W) + conv(a, Ẇ) + ḃ, ȧ' = pool(φ'(z) ⊙ ż), every map (B, K, C, H, W)
+    ad, zds, ads = None, [], []
+    for i, c in enumerate(spec.convs):
+        m, wd, bd = convs[i], dots[2 * i], dots[2 * i + 1]
+        co, ci, kk = wd.shape[1:4]
+        zd = F.conv2d(m["a"], wd.reshape(k * co, ci, kk, kk), bd.reshape(k * co), padding=_pad(c))
+        zd = zd.view(nb, k, co, *zd.shape[-2:])
+        if ad is not None:
+            zd += F.conv2d(ad.flatten(0, 1), params[2 * i], padding=_pad(c)).view(zd.shape)
+        ads.append(ad)
+        zds.append(zd)
+        ad = _pool(spec, c, m, zd, m["d1"][:, None])
+    heads, hdots, hgrads = params[2 * n_conv:], dots[2 * n_conv:], grads[2 * n_conv:]
+    n_dense = len(heads) // 2
+    ad = ad.reshape(nb, k, -1)
+    dzs, dads = [], []
+    for i in range(n_dense):
+        w, wd, bd = heads[2 * i], hdots[2 * i], hdots[2 * i + 1]
+        zd = ad @ w.T + torch.einsum("bj,koj->bko", dense[i]["a"], wd) + bd
+        dads.append(ad)
+        dzs.append(zd)
+        if i < n_dense - 1:
+            ad = zd * dense[i]["d1"][:, None]
+    zd = dzs[-1]
+    if p is not None:
+        gd = (zd - (zd * p[:, None]).sum(-1, keepdim=True)) * p[:, None] / nb
+    else:
+        gd = zd / nb
+    # backward: Ġ = ġᵀa + gᵀȧ, ġ_prev = (ġW + gẆ) ⊙ φ' + φ''·(∂L/∂a) ⊙ ż
+    for i in range(n_dense - 1, -1, -1):
+        w, wd = heads[2 * i], hdots[2 * i]
+        g, a = dense[i]["g"], dense[i]["a"]
+        hgrads[2 * i].copy_(torch.einsum("bko,bj->koj", gd, a) + torch.einsum("bo,bkj->koj", g, dads[i]))
+        hgrads[2 * i + 1].copy_(gd.sum(0))
+        dad = gd @ w + torch.einsum("bo,koj->bkj", g, wd)
+        if i > 0:
+            gd = dad * dense[i - 1]["d1"][:, None]
+            if curved:
+                gd.addcmul_(dense[i - 1]["curv"][:, None], dzs[i - 1])
+    dad = dad.view(nb, k, *spec.maps[-1])
+    for i in range(n_conv - 1, -1, -1):
+        c, m, wd = spec.convs[i], convs[i], dots[2 * i]
+        co, ci, kk = wd.shape[1:4]
+        gzd = _unpool(spec, c, m, dad, m["d1"][:, None])
+        if curved:
+            gzd.addcmul_(m["curv"][:, None], zds[i])
+        gw, gb = _wgrad(gzd.flatten(1, 2), m["a"], (k * co, ci, kk, kk), _pad(c), bias=True)
+        gw = gw.view(k, co, ci, kk, kk)
+        if ads[i] is not None:
+            gw2 = _wgrad(m["g"], ads[i].flatten(1, 2), (co, k * ci, kk, kk), _pad(c))
+            gw += gw2.view(co, k, ci, kk, kk).transpose(0, 1)
+        grads[2 * i].copy_(gw)
+        grads[2 * i + 1].copy_(gb.view(k, co))
+        if i > 0:
+            shape = ads[i].shape
+            dad = F.conv_transpose2d(gzd.flatten(0, 1), params[2 * i], padding=_pad(c)).view(shape)
+            wt = wd.transpose(0, 1).reshape(co, k * ci, kk, kk)
+            dad += F.conv_transpose2d(m["g"], wt, padding=_pad(c)).view(shape)
+    return out
+
+
+def replay(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> dict[int, torch.Tensor]:
+    """One chunk of tangents (K, P) through every recorded step; {t: tangent of θ_t (K, P)}, always with T."""
+    exp = traj.experiment
+    return general.replay(traj, tangents, checkpoints, should_stop,
+                          functools.partial(hessian_tangents, exp.model, exp.train.loss))
+
+
+def width(experiment: Experiment, on_gpu: bool) -> int:
+    """Tangent columns per replay: as many as keep two activation-sized maps per tangent under 384 MB (8 GB on
+    a GPU), at most 128 (4,096), in pieces of equal width: LeNet-5 16, the cnn preset 115. Measured on LeNet-5,
+    two workers side by side, wall ms per column-step: 10 tangents 10.8, 16 10.2, 21 13.7, 32 14.7."""
+    per_tangent = 2 * experiment.train.batch_size * n_activations(experiment.model) * experiment.torch_dtype.itemsize
+    return general.width(experiment, on_gpu, per_tangent, budget=(8 << 30) if on_gpu else (384 << 20))
+
+
+def memory(experiment: Experiment, k: int) -> dict[str, int]:
+    """Bytes of the recorded run and of one replay's tangent buffers for k columns (two maps per tangent)."""
+    return general.memory(experiment, k, maps=2)
+
+
+def flops(experiment: Experiment) -> float:
+    """Floating-point operations for J by this replay's convolutions and GEMMs (2 per multiply-add): per step
+    and column, twice the first layer's forward (ż from Ẇ, and Ġ) and six times every later layer's."""
+    spec, tspec = experiment.model, experiment.train
+    b, layers = tspec.batch_size, []
+    for c, (ci, h, w), (co, _, _) in zip(spec.convs, spec.maps, spec.maps[1:]):
+        if c.padding == "VALID":
+            h, w = h - c.kernel + 1, w - c.kernel + 1
+        layers.append(2 * b * co * h * w * ci * c.kernel ** 2)
+    s = spec.sizes
+    layers += [2 * b * s[i] * s[i + 1] for i in range(len(s) - 1)]
+    per = 2 * layers[0] + 6 * sum(layers[1:])
+    return float(per) * tspec.epochs * (experiment.data.n_train // b) * spec.n_params
