@@ -5,8 +5,10 @@ the K tangents go through the same hand-derived forward-over-reverse rules as th
 the convolutions and the pooling. Every tangent map is laid out (B, K, C, H, W): a convolution of the tangent
 maps with W is one convolution of B·K images, and one of the primal maps with the K weight tangents is one
 convolution with K·C output channels, so both land in the same layout and no tangent map is ever permuted.
-Pooling and its transpose fold in the φ'(z) product, so no pre-pooling product map is written. The
-optimizer's tangents are the general engine's (general.replay). tj/jacobian.py drives it (tasks, threads, slots).
+Pooling and its transpose fold in the φ'(z) product, so no pre-pooling product map is written. The first
+layer's input has no tangent, so its products are linear in the kernel tangent with per-step coefficients
+(_first_layer): where smaller, it keeps no tangent maps at all. The optimizer's tangents are the general
+engine's (general.replay). tj/jacobian.py drives it (tasks, threads, slots).
 """
 from __future__ import annotations
 
@@ -162,6 +164,26 @@ def _primal(spec, kind: str, theta: torch.Tensor, x: torch.Tensor, y: torch.Tens
     return params, convs, dense, p
 
 
+def _first_layer(spec, c, m: dict, k: int) -> dict | None:
+    """The first layer's tangents without its tangent maps, when that is smaller. Its input has no tangent, so
+    ż = Ẇ·[patches, 1] is linear in the kernel tangent with coefficients fixed per step: the pooled tangent is
+    Ẇ times pool(φ'(z) ⊙ [patches, 1]) (B, O, C, h·w), O = C_in·k² + 1, and so is Ġ's main part; the φ''
+    part needs only Q = Σ φ''·∂L/∂h · [patches, 1][patches, 1]ᵀ (C, O, O). None when those outweigh the K
+    tangents' maps (about 4× smaller on LeNet-5 at 16 tangents)."""
+    nb, (co, hh, ww) = m["a"].shape[0], m["z"].shape[1:]
+    o = m["a"].shape[1] * c.kernel ** 2 + 1
+    if o * (hh // c.pool) * (ww // c.pool) > k * hh * ww:
+        return None
+    cols = F.unfold(m["a"], c.kernel, padding=_pad(c))
+    patches = torch.cat([cols, cols.new_ones(nb, 1, cols.shape[-1])], 1).view(nb, o, 1, hh, ww)
+    coef = _pool(spec, c, m, patches.expand(nb, o, co, hh, ww), m["d1"][:, None])  # (B, O, C, h, w)
+    first = {"coef": coef.permute(2, 0, 3, 4, 1).reshape(co, -1, o)}  # (C, B·h·w, O)
+    if curvature(spec.activation):
+        weighted = (m["curv"][:, None] * patches).flatten(-2)  # (B, O, C, H·W)
+        first["q"] = torch.einsum("bocq,bpq->cop", weighted, patches.flatten(-3))
+    return first
+
+
 def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
     """H(θ) V (K, P) for the batch loss at θ, by hand: the forward-over-reverse of one step."""
     params, convs, dense, p = _primal(spec, kind, theta, x, y)
@@ -173,9 +195,17 @@ def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
     n_conv = len(spec.convs)
     # forward: ż = conv(ȧ, W) + conv(a, Ẇ) + ḃ, ȧ' = pool(φ'(z) ⊙ ż), every map (B, K, C, H, W)
     ad, zds, ads = None, [], []
+    first = _first_layer(spec, spec.convs[0], convs[0], k)
     for i, c in enumerate(spec.convs):
         m, wd, bd = convs[i], dots[2 * i], dots[2 * i + 1]
         co, ci, kk = wd.shape[1:4]
+        if i == 0 and first is not None:
+            first["w"] = torch.cat([wd.reshape(k, co, -1), bd[..., None]], -1).transpose(0, 1)  # (C, K, O)
+            ad = torch.bmm(first["coef"], first["w"].transpose(1, 2))  # (C, B·h·w, K)
+            ad = ad.view(co, nb, -1, k).permute(1, 3, 0, 2).reshape(nb, k, *spec.maps[1])
+            ads.append(None)
+            zds.append(None)
+            continue
         zd = F.conv2d(m["a"], wd.reshape(k * co, ci, kk, kk), bd.reshape(k * co), padding=_pad(c))
         zd = zd.view(nb, k, co, *zd.shape[-2:])
         if ad is not None:
@@ -214,6 +244,14 @@ def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
     for i in range(n_conv - 1, -1, -1):
         c, m, wd = spec.convs[i], convs[i], dots[2 * i]
         co, ci, kk = wd.shape[1:4]
+        if i == 0 and first is not None:
+            dads = dad.permute(2, 1, 0, 3, 4).reshape(co, k, -1)  # (C, K, B·h·w)
+            gw = torch.bmm(dads, first["coef"])  # (C, K, O)
+            if curved:
+                gw.baddbmm_(first["w"], first["q"])
+            grads[0].copy_(gw[..., :-1].transpose(0, 1).reshape(k, co, ci, kk, kk))
+            grads[1].copy_(gw[..., -1].T)
+            continue
         gzd = _unpool(spec, c, m, dad, m["d1"][:, None])
         if curved:
             gzd.addcmul_(m["curv"][:, None], zds[i])
@@ -242,7 +280,8 @@ def replay(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> di
 def width(experiment: Experiment, on_gpu: bool) -> int:
     """Tangent columns per replay: as many as keep two activation-sized maps per tangent under 384 MB (8 GB on
     a GPU), at most 128 (4,096), in pieces of equal width: LeNet-5 16, the cnn preset 115. Measured on LeNet-5,
-    two workers side by side, wall ms per column-step: 10 tangents 10.8, 16 10.2, 21 13.7, 32 14.7."""
+    two workers side by side, wall ms per column-step (medians of 4): 16 tangents 9.3, 20 9.4, 24 9.0, 28 9.8;
+    before the first layer's patches, 21 and 32 were a third slower than 16."""
     per_tangent = 2 * experiment.train.batch_size * n_activations(experiment.model) * experiment.torch_dtype.itemsize
     return general.width(experiment, on_gpu, per_tangent, budget=(8 << 30) if on_gpu else (384 << 20))
 
