@@ -191,6 +191,10 @@ def general_engine() -> dict:
             rows.append(engine_columns(name, engine, cols, compile=compile))
             rows[-1]["engine"] = label
             show(rows[-1])
+        fast = next(r for r in rows if r["preset"] == name and r["engine"] == "fast")
+        fast["gflops_per_s"] = estimate_flops(preset(name)) / fast["P"] / fast["per_column_s"] / 1e9
+        print(f"{name} fast: {fast['gflops_per_s']:.0f} GFLOP/s by its replay's FLOP model, "
+              f"{fast['gflops_per_s'] / peak:.0%} of the GEMM peak", flush=True)
     print("J s of the cnn preset includes its recording; build s, the first call's tracing and compiling, is "
           "apart (a process pays it once per shape; inductor's disk cache shortens it later)")
     projections = [lenet_projection(r) for r in rows if r["preset"] == "lenet5"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -164,16 +165,34 @@ def _primal(spec, kind: str, theta: torch.Tensor, x: torch.Tensor, y: torch.Tens
     return params, convs, dense, p
 
 
+def _unpooled(spec) -> list[tuple[int, int, int]]:
+    """Each conv layer's output (C, H, W) before pooling."""
+    out = []
+    for c, (_, h, w), (co, _, _) in zip(spec.convs, spec.maps, spec.maps[1:]):
+        out.append((co, h, w) if c.padding == "SAME" else (co, h - c.kernel + 1, w - c.kernel + 1))
+    return out
+
+
+def _patch_size(spec) -> int:
+    """O: the first layer's patch length, with the bias's 1."""
+    return spec.image[0] * spec.convs[0].kernel ** 2 + 1
+
+
+def _patches_pay(spec, k: int) -> bool:
+    """Whether the first layer's per-step coefficients (O per pooled pixel) are no bigger than K tangent maps."""
+    _, hh, ww = _unpooled(spec)[0]
+    return _patch_size(spec) * spec.maps[1][1] * spec.maps[1][2] <= k * hh * ww
+
+
 def _first_layer(spec, c, m: dict, k: int) -> dict | None:
     """The first layer's tangents without its tangent maps, when that is smaller. Its input has no tangent, so
     ż = Ẇ·[patches, 1] is linear in the kernel tangent with coefficients fixed per step: the pooled tangent is
     Ẇ times pool(φ'(z) ⊙ [patches, 1]) (B, O, C, h·w), O = C_in·k² + 1, and so is Ġ's main part; the φ''
     part needs only Q = Σ φ''·∂L/∂h · [patches, 1][patches, 1]ᵀ (C, O, O). None when those outweigh the K
     tangents' maps (about 4× smaller on LeNet-5 at 16 tangents)."""
-    nb, (co, hh, ww) = m["a"].shape[0], m["z"].shape[1:]
-    o = m["a"].shape[1] * c.kernel ** 2 + 1
-    if o * (hh // c.pool) * (ww // c.pool) > k * hh * ww:
+    if not _patches_pay(spec, k):
         return None
+    nb, (co, hh, ww), o = m["a"].shape[0], m["z"].shape[1:], _patch_size(spec)
     cols = F.unfold(m["a"], c.kernel, padding=_pad(c))
     patches = torch.cat([cols, cols.new_ones(nb, 1, cols.shape[-1])], 1).view(nb, o, 1, hh, ww)
     coef = _pool(spec, c, m, patches.expand(nb, o, co, hh, ww), m["d1"][:, None])  # (B, O, C, h, w)
@@ -292,15 +311,17 @@ def memory(experiment: Experiment, k: int) -> dict[str, int]:
 
 
 def flops(experiment: Experiment) -> float:
-    """Floating-point operations for J by this replay's convolutions and GEMMs (2 per multiply-add): per step
-    and column, twice the first layer's forward (ż from Ẇ, and Ġ) and six times every later layer's."""
+    """Floating-point operations for J, 2 per multiply-add of the convolutions and GEMMs whose work grows with
+    the columns: per step and column, twice the first layer's forward (ż from Ẇ, and Ġ), or with its
+    coefficients two products with them, and six times every later layer's forward."""
     spec, tspec = experiment.model, experiment.train
-    b, layers = tspec.batch_size, []
-    for c, (ci, h, w), (co, _, _) in zip(spec.convs, spec.maps, spec.maps[1:]):
-        if c.padding == "VALID":
-            h, w = h - c.kernel + 1, w - c.kernel + 1
-        layers.append(2 * b * co * h * w * ci * c.kernel ** 2)
+    b = tspec.batch_size
+    layers = [2 * b * co * h * w * ci * c.kernel ** 2
+              for c, (ci, _, _), (co, h, w) in zip(spec.convs, spec.maps, _unpooled(spec))]
     s = spec.sizes
     layers += [2 * b * s[i] * s[i + 1] for i in range(len(s) - 1)]
-    per = 2 * layers[0] + 6 * sum(layers[1:])
+    first = 2 * layers[0]
+    if _patches_pay(spec, width(experiment, False)):
+        first = 2 * 2 * b * math.prod(spec.maps[1]) * _patch_size(spec)
+    per = first + 6 * sum(layers[1:])
     return float(per) * tspec.epochs * (experiment.data.n_train // b) * spec.n_params

@@ -1,8 +1,8 @@
 """The training Jacobian J = ∂θ_T/∂θ_0 by forward mode: K tangents pushed through every step at once.
 
 The primal run is recorded once; each task of columns then replays it, in pieces of a fixed width, with the
-family's hand-written tangent rules (tj/mlp_replay.py, tj/cnn_replay.py) or the general torch.func engine (tj/general.py), on
-worker threads that each run single-threaded kernels.
+family's hand-written tangent rules (tj/mlp_replay.py, tj/cnn_replay.py) or the general torch.func engine
+(tj/general.py), on worker threads that each run single-threaded kernels.
 """
 from __future__ import annotations
 
