@@ -153,7 +153,8 @@ def test_tiny_cnn_jacobian_matches_jacfwd(pooling, activation, optimizer, loss, 
     ((Conv(2, 3, "SAME", 2), Conv(3, 3, "VALID", 1)), (5,)),
     ((Conv(2, 3, "VALID", 3), Conv(2, 1, "SAME", 1)), (4, 3)),  # 6×6 maps pooled by 3, a 1×1 kernel
     ((Conv(2, 5, "SAME", 3),), (5,)),  # 8×8 pooled by 3: the last two rows and columns in no window
-    ((Conv(2, 3, "SAME", 1), Conv(3, 3, "VALID", 2)), ())])  # first layer unpooled: its tangent maps, not patches
+    ((Conv(2, 3, "SAME", 1), Conv(3, 3, "VALID", 2)), ()),  # first layer unpooled: its tangent maps, not patches
+    ((), (5,))])  # no convolution at all
 def test_cnn_replay_hessian_tangents_equal_the_general_engines(pooling, activation, loss, convs, dense):
     """One step's H·V by the hand-written replay against the general engine's vmapped vjp of grad."""
     from tj import cnn_replay

@@ -214,7 +214,7 @@ def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
     n_conv = len(spec.convs)
     # forward: ż = conv(ȧ, W) + conv(a, Ẇ) + ḃ, ȧ' = pool(φ'(z) ⊙ ż), every map (B, K, C, H, W)
     ad, zds, ads = None, [], []
-    first = _first_layer(spec, spec.convs[0], convs[0], k)
+    first = _first_layer(spec, spec.convs[0], convs[0], k) if spec.convs else None
     for i, c in enumerate(spec.convs):
         m, wd, bd = convs[i], dots[2 * i], dots[2 * i + 1]
         co, ci, kk = wd.shape[1:4]
@@ -234,11 +234,13 @@ def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
         ad = _pool(spec, c, m, zd, m["d1"][:, None])
     heads, hdots, hgrads = params[2 * n_conv:], dots[2 * n_conv:], grads[2 * n_conv:]
     n_dense = len(heads) // 2
-    ad = ad.reshape(nb, k, -1)
+    ad = ad.reshape(nb, k, -1) if ad is not None else None  # None: no conv layers, the input has no tangent
     dzs, dads = [], []
     for i in range(n_dense):
         w, wd, bd = heads[2 * i], hdots[2 * i], hdots[2 * i + 1]
-        zd = ad @ w.T + torch.einsum("bj,koj->bko", dense[i]["a"], wd) + bd
+        zd = torch.einsum("bj,koj->bko", dense[i]["a"], wd) + bd
+        if ad is not None:
+            zd += ad @ w.T
         dads.append(ad)
         dzs.append(zd)
         if i < n_dense - 1:
@@ -252,7 +254,9 @@ def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
     for i in range(n_dense - 1, -1, -1):
         w, wd = heads[2 * i], hdots[2 * i]
         g, a = dense[i]["g"], dense[i]["a"]
-        hgrads[2 * i].copy_(torch.einsum("bko,bj->koj", gd, a) + torch.einsum("bo,bkj->koj", g, dads[i]))
+        hgrads[2 * i].copy_(torch.einsum("bko,bj->koj", gd, a))
+        if dads[i] is not None:
+            hgrads[2 * i].add_(torch.einsum("bo,bkj->koj", g, dads[i]))
         hgrads[2 * i + 1].copy_(gd.sum(0))
         dad = gd @ w + torch.einsum("bo,koj->bkj", g, wd)
         if i > 0:
@@ -321,7 +325,7 @@ def flops(experiment: Experiment) -> float:
     s = spec.sizes
     layers += [2 * b * s[i] * s[i + 1] for i in range(len(s) - 1)]
     first = 2 * layers[0]
-    if _patches_pay(spec, width(experiment, False)):
+    if spec.convs and _patches_pay(spec, width(experiment, False)):
         first = 2 * 2 * b * math.prod(spec.maps[1]) * _patch_size(spec)
     per = first + 6 * sum(layers[1:])
     return float(per) * tspec.epochs * (experiment.data.n_train // b) * spec.n_params
