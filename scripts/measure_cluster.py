@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 import tj  # noqa: E402
 from tj.cluster import compute  # noqa: E402
-from tj.jacobian import basis_rows, propagate, record  # noqa: E402
+from tj.jacobian import basis_rows, engine_of, propagate, record  # noqa: E402
 from tj.jstore import open_store  # noqa: E402
 
 
@@ -52,7 +52,7 @@ def lenet(steps: int = 4, chunk: int = 64, workers=(2, 64, 512), block: int = 64
     exp = tj.preset("lenet5")
     torch.set_num_threads(1)  # as on a cluster worker
     start = time.perf_counter()
-    traj = record(exp, engine="general")  # the authors' whole 900-step run, as every worker records it once
+    traj = record(exp)  # the authors' whole 900-step run, as every worker records it once (its default engine)
     record_seconds = time.perf_counter() - start
     n, n_steps = exp.model.n_params, len(traj.steps)
     first = dataclasses.replace(traj, steps=traj.steps[:steps])  # the run's first steps: same cost per step
@@ -65,7 +65,7 @@ def lenet(steps: int = 4, chunk: int = 64, workers=(2, 64, 512), block: int = 64
     n_blocks = math.ceil(n / block)
     projected = {str(w): round(record_seconds + math.ceil(n_blocks / w) * block * per_column) for w in workers}
     return dict(preset="lenet5", P=n, steps_in_recipe=n_steps, measured_steps=steps, measured_columns=chunk,
-                engine="general", threads=1, record_seconds=round(record_seconds, 1),
+                engine=engine_of(traj), threads=1, record_seconds=round(record_seconds, 1),
                 seconds_per_column=round(per_column, 2), seconds_per_column_step=round(per_column_step, 5),
                 core_days=round(n * per_column / 86400, 1), projected_block_columns=block,
                 projected_wall_seconds=projected,

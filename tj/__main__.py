@@ -299,7 +299,8 @@ def main(argv=None) -> int:
         p.add_argument("--module-kwargs", metavar="JSON", help="keyword arguments for the factory, as a JSON object")
         p.add_argument("--data", metavar="FILE.npz", help="x_train, y_train, x_test, y_test for --module")
     jac.add_argument("--engine", choices=ENGINES,
-                     help="tangent engine (default: the MLP's fast replay, torch.func's general one otherwise)")
+                     help="tangent engine (default: the family's hand-written replay, the MLP's or the CNN's; torch.func's "
+                          "general one otherwise)")
     jac.add_argument("--columns", help="START:STOP: compute only these columns of J and save them (no SVD)")
     jac.add_argument("--init-from", help="a .npy file holding a flat θ_0 in tj's layout")
     jac.add_argument("--tau", type=float, default=0.1, help="bulk threshold on |σ−1| for the summary")
