@@ -155,7 +155,7 @@ def test_tiny_cnn_jacobian_matches_jacfwd(pooling, activation, optimizer, loss, 
     ((Conv(2, 5, "SAME", 3),), (5,)),  # 8×8 pooled by 3: the last two rows and columns in no window
     ((Conv(2, 3, "SAME", 1), Conv(3, 3, "VALID", 2)), ()),  # first layer unpooled: its tangent maps, not patches
     ((), (5,))])  # no convolution at all
-def test_cnn_replay_hessian_tangents_equal_the_general_engines(pooling, activation, loss, convs, dense):
+def test_cnn_replay_hessian_products_equal_the_general_engines(pooling, activation, loss, convs, dense):
     """One step's H·V by the hand-written replay against the general engine's vmapped vjp of grad."""
     from tj import cnn_replay
     from tj.general import hessian_tangents
@@ -166,7 +166,7 @@ def test_cnn_replay_hessian_tangents_equal_the_general_engines(pooling, activati
     x, y = torch.rand(6, 64, generator=g, dtype=torch.float64), torch.randint(0, 10, (6,), generator=g)
     tangents = torch.randn(3, spec.n_params, generator=g, dtype=torch.float64)
     want = hessian_tangents(spec, loss)(theta, tangents, x, y)
-    got = cnn_replay.hessian_tangents(spec, loss, theta, tangents, x, y)
+    got = cnn_replay.hessian_products(spec, loss, theta, tangents, x, y)
     assert (got - want).abs().max() < 1e-12 * want.abs().max()
 
 

@@ -187,9 +187,9 @@ def _patches_pay(spec, k: int) -> bool:
 def _first_layer(spec, c, m: dict, k: int) -> dict | None:
     """The first layer's tangents without its tangent maps, when that is smaller. Its input has no tangent, so
     ż = Ẇ·[patches, 1] is linear in the kernel tangent with coefficients fixed per step: the pooled tangent is
-    Ẇ times pool(φ'(z) ⊙ [patches, 1]) (B, O, C, h·w), O = C_in·k² + 1, and so is Ġ's main part; the φ''
-    part needs only Q = Σ φ''·∂L/∂h · [patches, 1][patches, 1]ᵀ (C, O, O). None when those outweigh the K
-    tangents' maps (about 4× smaller on LeNet-5 at 16 tangents)."""
+    Ẇ times pool(φ'(z) ⊙ [patches, 1]) ("coef", (C, B·h·w, O), O = C_in·k² + 1), and so is Ġ's main part;
+    the φ'' part needs only Q = Σ φ''·∂L/∂h · [patches, 1][patches, 1]ᵀ ("q", (C, O, O)). None when those
+    outweigh the K tangents' maps (they are about 4× smaller on LeNet-5 at 16 tangents)."""
     if not _patches_pay(spec, k):
         return None
     nb, (co, hh, ww), o = m["a"].shape[0], m["z"].shape[1:], _patch_size(spec)
@@ -203,7 +203,7 @@ def _first_layer(spec, c, m: dict, k: int) -> dict | None:
     return first
 
 
-def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
+def hessian_products(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
     """H(θ) V (K, P) for the batch loss at θ, by hand: the forward-over-reverse of one step."""
     params, convs, dense, p = _primal(spec, kind, theta, x, y)
     nb, k = x.shape[0], tangents.shape[0]
@@ -268,8 +268,8 @@ def hessian_tangents(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
         c, m, wd = spec.convs[i], convs[i], dots[2 * i]
         co, ci, kk = wd.shape[1:4]
         if i == 0 and first is not None:
-            dads = dad.permute(2, 1, 0, 3, 4).reshape(co, k, -1)  # (C, K, B·h·w)
-            gw = torch.bmm(dads, first["coef"])  # (C, K, O)
+            by_channel = dad.permute(2, 1, 0, 3, 4).reshape(co, k, -1)  # (C, K, B·h·w)
+            gw = torch.bmm(by_channel, first["coef"])  # (C, K, O)
             if curved:
                 gw.baddbmm_(first["w"], first["q"])
             grads[0].copy_(gw[..., :-1].transpose(0, 1).reshape(k, co, ci, kk, kk))
@@ -297,7 +297,7 @@ def replay(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> di
     """One chunk of tangents (K, P) through every recorded step; {t: tangent of θ_t (K, P)}, always with T."""
     exp = traj.experiment
     return general.replay(traj, tangents, checkpoints, should_stop,
-                          functools.partial(hessian_tangents, exp.model, exp.train.loss))
+                          functools.partial(hessian_products, exp.model, exp.train.loss))
 
 
 def width(experiment: Experiment, on_gpu: bool) -> int:
