@@ -4,7 +4,8 @@ Per step the primal forward and backward are recomputed at θ_t (the run keeps o
 the K tangents go through the same hand-derived forward-over-reverse rules as the MLP's replay, plus those of
 the convolutions and the pooling. Every tangent map is laid out (B, K, C, H, W): a convolution of the tangent
 maps with W is one convolution of B·K images, and one of the primal maps with the K weight tangents is one
-convolution with K·C output channels, so both land in the same layout and no tangent map is ever permuted.
+convolution with K·C output channels, so both land in the same layout and no full-size tangent map is
+permuted.
 Pooling and its transpose fold in the φ'(z) product, so no pre-pooling product map is written. The first
 layer's input has no tangent, so its products are linear in the kernel tangent with per-step coefficients
 (_first_layer): where smaller, it keeps no tangent maps at all. The optimizer's tangents are the general
