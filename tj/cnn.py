@@ -64,13 +64,18 @@ class CNNSpec:
     @property
     def maps(self) -> tuple[tuple[int, int, int], ...]:
         """The (channels, height, width) after each conv stage, the input first."""
-        shapes = [tuple(self.image)]
+        pooled = ((ch, h // c.pool, w // c.pool) for c, (ch, h, w) in zip(self.convs, self.unpooled))
+        return (tuple(self.image), *pooled)
+
+    @property
+    def unpooled(self) -> tuple[tuple[int, int, int], ...]:
+        """Each convolution's output (channels, height, width), before its pooling."""
+        shapes, (_, h, w) = [], self.image
         for c in self.convs:
-            _, h, w = shapes[-1]
             if c.padding == "VALID":
                 h, w = h - c.kernel + 1, w - c.kernel + 1
-            h, w = h // c.pool, w // c.pool
             shapes.append((c.channels, h, w))
+            h, w = h // c.pool, w // c.pool
         return tuple(shapes)
 
     @property

@@ -166,14 +166,6 @@ def _primal(spec, kind: str, theta: torch.Tensor, x: torch.Tensor, y: torch.Tens
     return params, convs, dense, p
 
 
-def _unpooled(spec) -> list[tuple[int, int, int]]:
-    """Each conv layer's output (C, H, W) before pooling."""
-    out = []
-    for c, (_, h, w), (co, _, _) in zip(spec.convs, spec.maps, spec.maps[1:]):
-        out.append((co, h, w) if c.padding == "SAME" else (co, h - c.kernel + 1, w - c.kernel + 1))
-    return out
-
-
 def _patch_size(spec) -> int:
     """O: the first layer's patch length, with the bias's 1."""
     return spec.image[0] * spec.convs[0].kernel ** 2 + 1
@@ -181,7 +173,7 @@ def _patch_size(spec) -> int:
 
 def _patches_pay(spec, k: int) -> bool:
     """Whether the first layer's per-step coefficients (O per pooled pixel) are no bigger than K tangent maps."""
-    _, hh, ww = _unpooled(spec)[0]
+    _, hh, ww = spec.unpooled[0]
     return _patch_size(spec) * spec.maps[1][1] * spec.maps[1][2] <= k * hh * ww
 
 
@@ -322,7 +314,7 @@ def flops(experiment: Experiment) -> float:
     spec, tspec = experiment.model, experiment.train
     b = tspec.batch_size
     layers = [2 * b * co * h * w * ci * c.kernel ** 2
-              for c, (ci, _, _), (co, h, w) in zip(spec.convs, spec.maps, _unpooled(spec))]
+              for c, (ci, _, _), (co, h, w) in zip(spec.convs, spec.maps, spec.unpooled)]
     s = spec.sizes
     layers += [2 * b * s[i] * s[i + 1] for i in range(len(s) - 1)]
     first = 2 * layers[0]
