@@ -154,6 +154,7 @@ def test_tiny_cnn_jacobian_matches_jacfwd(pooling, activation, optimizer, loss, 
     ((Conv(2, 3, "VALID", 3), Conv(2, 1, "SAME", 1)), (4, 3)),  # 6×6 maps pooled by 3, a 1×1 kernel
     ((Conv(2, 5, "SAME", 3),), (5,)),  # 8×8 pooled by 3: the last two rows and columns in no window
     ((Conv(2, 3, "SAME", 1), Conv(3, 3, "VALID", 2)), ()),  # first layer unpooled: its tangent maps, not patches
+    ((Conv(1, 1, "SAME", 1), Conv(2, 3, "VALID", 2)), ()),  # one unpooled 1×1 channel: on patches again
     ((), (5,))])  # no convolution at all
 def test_cnn_replay_hessian_products_equal_the_general_engines(pooling, activation, loss, convs, dense):
     """One step's H·V by the hand-written replay against the general engine's vmapped vjp of grad."""

@@ -177,22 +177,48 @@ def _patches_pay(spec, k: int) -> bool:
     return _patch_size(spec) * spec.maps[1][1] * spec.maps[1][2] <= k * hh * ww
 
 
+def _window_weights(spec, c, m: dict) -> torch.Tensor:
+    """Each pooled pixel's weights on its window's pixels, φ'(z) folded in (B·h·w, C, s²): avg 1/s², max the
+    primal's argmax."""
+    d1, s = m["d1"], c.pool
+    nb, co, hh, ww = d1.shape
+    h, w = hh // s, ww // s
+    weight = 1.0 / (s * s)
+    if spec.pooling == "max" and s > 1:
+        pixels = _windows(torch.arange(hh * ww, device=d1.device).view(hh, ww), s).permute(0, 2, 1, 3)
+        weight = pixels.reshape(1, h, w, 1, s, s) == m["index"].view(nb, co, h, w).permute(0, 2, 3, 1)[..., None, None]
+    out = d1.new_empty(nb, h, w, co, s, s)
+    torch.mul(_windows(d1, s).permute(0, 2, 4, 1, 3, 5), weight, out=out)
+    return out.view(-1, co, s * s)
+
+
+def _patch_windows(spec, c, a: torch.Tensor) -> torch.Tensor:
+    """The first layer's [patch, 1] at every pixel of every pooling window (B·h·w, s², O)."""
+    nb, s, kk, pad = a.shape[0], c.pool, c.kernel, _pad(c)
+    _, hh, ww = spec.maps[1]
+    u = F.pad(a, (pad,) * 4).unfold(2, kk, 1).unfold(3, kk, 1)[:, :, :hh * s, :ww * s]  # (B, C_in, H, W, k, k)
+    u = u.unflatten(3, (ww, s)).unflatten(2, (hh, s)).permute(0, 2, 4, 3, 5, 1, 6, 7)  # (B, h, w, s, s, C_in, k, k)
+    out = a.new_empty(nb, hh, ww, s, s, _patch_size(spec))
+    out[..., :-1].view(u.shape).copy_(u)
+    out[..., -1] = 1
+    return out.view(-1, s * s, out.shape[-1])
+
+
 def _first_layer(spec, c, m: dict, k: int) -> dict | None:
     """The first layer's tangents without its tangent maps, when that is smaller. Its input has no tangent, so
-    ż = Ẇ·[patches, 1] is linear in the kernel tangent with coefficients fixed per step: the pooled tangent is
-    Ẇ times pool(φ'(z) ⊙ [patches, 1]) ("coef", (C, B·h·w, O), O = C_in·k² + 1), and so is Ġ's main part;
-    the φ'' part needs only Q = Σ φ''·∂L/∂h · [patches, 1][patches, 1]ᵀ ("q", (C, O, O)). None when those
-    outweigh the K tangents' maps (they are about 4× smaller on LeNet-5 at 16 tangents)."""
+    ż = Ẇ·[patch, 1] is linear in the kernel tangent with coefficients fixed per step: the pooled tangent is
+    Ẇ times pool(φ'(z) ⊙ [patch, 1]) ("coef", (C, B·h·w, O), O = C_in·k² + 1, one small product per pooled
+    pixel), and so is Ġ's main part; the φ'' part needs only Q = Σ φ''·∂L/∂h · [patch, 1][patch, 1]ᵀ ("q",
+    (C, O, O)). None when those outweigh the K tangents' maps (they are about 4× smaller on LeNet-5 at 16)."""
     if not _patches_pay(spec, k):
         return None
-    nb, (co, hh, ww), o = m["a"].shape[0], m["z"].shape[1:], _patch_size(spec)
-    cols = F.unfold(m["a"], c.kernel, padding=_pad(c))
-    patches = torch.cat([cols, cols.new_ones(nb, 1, cols.shape[-1])], 1).view(nb, o, 1, hh, ww)
-    coef = _pool(spec, c, m, patches.expand(nb, o, co, hh, ww), m["d1"][:, None])  # (B, O, C, h, w)
-    first = {"coef": coef.permute(2, 0, 3, 4, 1).reshape(co, -1, o)}  # (C, B·h·w, O)
+    patches = _patch_windows(spec, c, m["a"])  # (B·h·w, s², O)
+    first = {"coef": torch.bmm(_window_weights(spec, c, m), patches).transpose(0, 1).contiguous()}
     if curvature(spec.activation):
-        weighted = (m["curv"][:, None] * patches).flatten(-2)  # (B, O, C, H·W)
-        first["q"] = torch.einsum("bocq,bpq->cop", weighted, patches.flatten(-3))
+        s = c.pool
+        curv = _windows(m["curv"], s).permute(0, 2, 4, 3, 5, 1).reshape(-1, m["curv"].shape[1])  # (B·h·w·s², C)
+        patches = patches.view(-1, patches.shape[-1])
+        first["q"] = torch.einsum("nc,no,np->cop", curv, patches, patches)
     return first
 
 
