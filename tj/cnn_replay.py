@@ -178,47 +178,48 @@ def _patches_pay(spec, k: int) -> bool:
 
 
 def _window_weights(spec, c, m: dict) -> torch.Tensor:
-    """Each pooled pixel's weights on its window's pixels, φ'(z) folded in (B·h·w, C, s²): avg 1/s², max the
+    """Each pooled pixel's weights on its window's pixels, φ'(z) folded in (B, s², C, h·w): avg 1/s², max the
     primal's argmax."""
     d1, s = m["d1"], c.pool
     nb, co, hh, ww = d1.shape
     h, w = hh // s, ww // s
-    weight = 1.0 / (s * s)
+    win = _windows(d1, s)  # (B, C, h, s, w, s)
     if spec.pooling == "max" and s > 1:
-        pixels = _windows(torch.arange(hh * ww, device=d1.device).view(hh, ww), s).permute(0, 2, 1, 3)
-        weight = pixels.reshape(1, h, w, 1, s, s) == m["index"].view(nb, co, h, w).permute(0, 2, 3, 1)[..., None, None]
-    out = d1.new_empty(nb, h, w, co, s, s)
-    torch.mul(_windows(d1, s).permute(0, 2, 4, 1, 3, 5), weight, out=out)
-    return out.view(-1, co, s * s)
+        pixels = _windows(torch.arange(hh * ww, device=d1.device).view(hh, ww), s)
+        win = win * (pixels == m["index"].view(nb, co, h, 1, w, 1))
+    out = d1.new_empty(nb, s, s, co, h, w)
+    torch.mul(win.permute(0, 3, 5, 1, 2, 4), 1.0 if spec.pooling == "max" else 1.0 / (s * s), out=out)
+    return out.view(nb, s * s, co, h * w)
 
 
 def _patch_windows(spec, c, a: torch.Tensor) -> torch.Tensor:
-    """The first layer's [patch, 1] at every pixel of every pooling window (B·h·w, s², O)."""
+    """The first layer's [patch, 1] at every pixel of every pooling window (B, s², O, h·w)."""
     nb, s, kk, pad = a.shape[0], c.pool, c.kernel, _pad(c)
-    _, hh, ww = spec.maps[1]
-    u = F.pad(a, (pad,) * 4).unfold(2, kk, 1).unfold(3, kk, 1)[:, :, :hh * s, :ww * s]  # (B, C_in, H, W, k, k)
-    u = u.unflatten(3, (ww, s)).unflatten(2, (hh, s)).permute(0, 2, 4, 3, 5, 1, 6, 7)  # (B, h, w, s, s, C_in, k, k)
-    out = a.new_empty(nb, hh, ww, s, s, _patch_size(spec))
-    out[..., :-1].view(u.shape).copy_(u)
-    out[..., -1] = 1
-    return out.view(-1, s * s, out.shape[-1])
+    _, h, w = spec.maps[1]
+    u = F.pad(a, (pad,) * 4).unfold(2, kk, 1).unfold(3, kk, 1)[:, :, :h * s, :w * s]  # (B, C_in, H, W, k, k)
+    u = u.unflatten(3, (w, s)).unflatten(2, (h, s)).permute(0, 3, 5, 1, 6, 7, 2, 4)  # (B, s, s, C_in, k, k, h, w)
+    out = a.new_empty(nb, s, s, _patch_size(spec), h, w)
+    out[:, :, :, :-1].view(u.shape).copy_(u)
+    out[:, :, :, -1] = 1
+    return out.view(nb, s * s, -1, h * w)
 
 
 def _first_layer(spec, c, m: dict, k: int) -> dict | None:
     """The first layer's tangents without its tangent maps, when that is smaller. Its input has no tangent, so
     ż = Ẇ·[patch, 1] is linear in the kernel tangent with coefficients fixed per step: the pooled tangent is
-    Ẇ times pool(φ'(z) ⊙ [patch, 1]) ("coef", (C, B·h·w, O), O = C_in·k² + 1, one small product per pooled
-    pixel), and so is Ġ's main part; the φ'' part needs only Q = Σ φ''·∂L/∂h · [patch, 1][patch, 1]ᵀ ("q",
-    (C, O, O)). None when those outweigh the K tangents' maps (they are about 4× smaller on LeNet-5 at 16)."""
+    Ẇ times pool(φ'(z) ⊙ [patch, 1]) ("coef", (B, C, O, h·w), O = C_in·k² + 1), and so is Ġ's main part;
+    the φ'' part needs only Q = Σ φ''·∂L/∂h · [patch, 1][patch, 1]ᵀ ("q", (C, O, O)). None when those
+    outweigh the K tangents' maps (they are about 4× smaller on LeNet-5 at 16 tangents)."""
     if not _patches_pay(spec, k):
         return None
-    patches = _patch_windows(spec, c, m["a"])  # (B·h·w, s², O)
-    first = {"coef": torch.bmm(_window_weights(spec, c, m), patches).transpose(0, 1).contiguous()}
+    weights, patches = _window_weights(spec, c, m), _patch_windows(spec, c, m["a"])
+    coef = weights[:, 0, :, None] * patches[:, 0, None]
+    for j in range(1, weights.shape[1]):
+        coef.addcmul_(weights[:, j, :, None], patches[:, j, None])
+    first = {"coef": coef}
     if curvature(spec.activation):
-        s = c.pool
-        curv = _windows(m["curv"], s).permute(0, 2, 4, 3, 5, 1).reshape(-1, m["curv"].shape[1])  # (B·h·w·s², C)
-        patches = patches.view(-1, patches.shape[-1])
-        first["q"] = torch.einsum("nc,no,np->cop", curv, patches, patches)
+        curv = _windows(m["curv"], c.pool).permute(0, 3, 5, 1, 2, 4).reshape(weights.shape)
+        first["q"] = torch.einsum("bscp,bsop,bsqp->coq", curv, patches, patches)
     return first
 
 
@@ -239,8 +240,7 @@ def hessian_products(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
         co, ci, kk = wd.shape[1:4]
         if i == 0 and first is not None:
             first["w"] = torch.cat([wd.reshape(k, co, -1), bd[..., None]], -1).transpose(0, 1)  # (C, K, O)
-            ad = torch.bmm(first["coef"], first["w"].transpose(1, 2))  # (C, B·h·w, K)
-            ad = ad.view(co, nb, -1, k).permute(1, 3, 0, 2).reshape(nb, k, *spec.maps[1])
+            ad = torch.matmul(first["w"], first["coef"]).transpose(1, 2).reshape(nb, k, *spec.maps[1])
             ads.append(None)
             zds.append(None)
             continue
@@ -287,8 +287,8 @@ def hessian_products(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
         c, m, wd = spec.convs[i], convs[i], dots[2 * i]
         co, ci, kk = wd.shape[1:4]
         if i == 0 and first is not None:
-            by_channel = dad.permute(2, 1, 0, 3, 4).reshape(co, k, -1)  # (C, K, B·h·w)
-            gw = torch.bmm(by_channel, first["coef"])  # (C, K, O)
+            by_channel = dad.flatten(-2).transpose(1, 2)  # (B, C, K, h·w)
+            gw = torch.matmul(by_channel, first["coef"].transpose(-1, -2)).sum(0)  # (C, K, O)
             if curved:
                 gw.baddbmm_(first["w"], first["q"])
             grads[0].copy_(gw[..., :-1].transpose(0, 1).reshape(k, co, ci, kk, kk))
