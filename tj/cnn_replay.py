@@ -119,24 +119,63 @@ def _argmax(m: dict, like: torch.Tensor) -> torch.Tensor:
     return index.expand(*like.shape[:-3], *index.shape[-2:])
 
 
+RUN_BYTES = 2 << 20  # on a CPU, the convolutions' images per call: LeNet-5 best at 2 MB of 1, 2 and 4
+
+
+def _runs(nb: int, per_image: int, device) -> list[slice]:
+    """The batch in runs of RUN_BYTES of images (`per_image` bytes each), one run on a GPU. On a CPU oneDNN's
+    convolutions over thousands of small images at once are slower (LeNet-5's 16-tangent step, one thread:
+    conv_T(ġ, W) over 3,200 images 77 ms at once, 50 in runs of 100 or 200; the whole step 364 → 325 ms)."""
+    n = nb if device.type == "cuda" else max(1, RUN_BYTES // per_image)
+    return [slice(i, min(i + n, nb)) for i in range(0, nb, n)]
+
+
+def _cat(parts: list) -> torch.Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _conv_forward(a, ad, w, wd, bd, pad: int, k: int) -> torch.Tensor:
+    """ż = conv(a, Ẇ) + ḃ + conv(ȧ, W) (B, K, C, H, W), from the primal maps a (B, C_in, H', W'), their tangents
+    ȧ (B, K, C_in, H', W') or None, and the K kernel tangents as wd (K·C, C_in, k, k), bd (K·C)."""
+    def run(r: slice) -> torch.Tensor:
+        zd = F.conv2d(a[r], wd, bd, padding=pad)
+        zd = zd.view(zd.shape[0], k, -1, *zd.shape[-2:])
+        if ad is not None:
+            zd += F.conv2d(ad[r].flatten(0, 1), w, padding=pad).view(zd.shape)
+        return zd
+
+    per_image = ((1 + k * (ad is not None)) * a[0].numel() + wd.shape[0] * a[0, 0].numel()) * a.element_size()
+    return _cat([run(r) for r in _runs(a.shape[0], per_image, a.device)])
+
+
+def _conv_wgrad(gzd, a, g, ad, shape, pad: int):
+    """The kernel and bias tangents' gradients, Σ ġ ⋆ a + g ⋆ ȧ (K, C, C_in, k, k) and Σ ġ (K, C), from ġ
+    (B, K, C, h, w), the primal maps a and gradients g, and ȧ (B, K, C_in, H, W) or None."""
+    k, co, ci, kk = shape[:4]
+    gw = gb = None
+    per_image = (gzd[0].numel() + (ad[0].numel() if ad is not None else a[0].numel())) * gzd.element_size()
+    for r in _runs(gzd.shape[0], per_image, gzd.device):
+        w_, b_ = _wgrad(gzd[r].flatten(1, 2), a[r], (k * co, ci, kk, kk), pad, bias=True)
+        w_ = w_.view(shape)
+        if ad is not None:
+            w_ += _wgrad(g[r], ad[r].flatten(1, 2), (co, k * ci, kk, kk), pad).view(co, k, ci, kk, kk).transpose(0, 1)
+        gw, gb = (w_, b_) if gw is None else (gw.add_(w_), gb.add_(b_))
+    return gw, gb.view(k, co)
+
+
 def _input_grad(gzd: torch.Tensor, g: torch.Tensor, w: torch.Tensor, wt: torch.Tensor, pad: int) -> torch.Tensor:
     """The tangent maps' input gradient conv_T(ġ, W) + conv_T(g, Ẇ) (B, K, C_in, H, W), from ġ (B, K, C, h, w),
-    g (B, C, h, w) and Ẇ as wt (C, K·C_in, k, k); on a CPU in runs of about 2 MB of images, as oneDNN's
-    transposed convolution over thousands of small images at once is slower (one thread, LeNet-5's 16-tangent
-    conv_T(ġ, W), 3,200 images 16 → 6 channels: 77 ms at once, 50 in runs of 100 or 200)."""
+    g (B, C, h, w) and Ẇ as wt (C, K·C_in, k, k)."""
     nb, k = gzd.shape[:2]
 
-    def run(i: int, j: int) -> torch.Tensor:
-        out = F.conv_transpose2d(gzd[i:j].flatten(0, 1), w, padding=pad)
-        out = out.view(j - i, k, *out.shape[1:])
-        return out.add_(F.conv_transpose2d(g[i:j], wt, padding=pad).view(out.shape))
+    def run(r: slice) -> torch.Tensor:
+        out = F.conv_transpose2d(gzd[r].flatten(0, 1), w, padding=pad)
+        out = out.view(-1, k, *out.shape[1:])
+        return out.add_(F.conv_transpose2d(g[r], wt, padding=pad).view(out.shape))
 
     size = [n + w.shape[-1] - 1 - 2 * pad for n in g.shape[-2:]]
     per_image = (gzd[0].numel() + k * w.shape[1] * size[0] * size[1]) * gzd.element_size()
-    n = max(1, (2 << 20) // per_image)
-    if gzd.is_cuda or n >= nb:
-        return run(0, nb)
-    return torch.cat([run(i, min(i + n, nb)) for i in range(0, nb, n)])
+    return _cat([run(r) for r in _runs(nb, per_image, gzd.device)])
 
 
 def _primal(spec, kind: str, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
@@ -264,10 +303,7 @@ def hessian_products(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
             ads.append(None)
             zds.append(None)
             continue
-        zd = F.conv2d(m["a"], wd.reshape(k * co, ci, kk, kk), bd.reshape(k * co), padding=_pad(c))
-        zd = zd.view(nb, k, co, *zd.shape[-2:])
-        if ad is not None:
-            zd += F.conv2d(ad.flatten(0, 1), params[2 * i], padding=_pad(c)).view(zd.shape)
+        zd = _conv_forward(m["a"], ad, params[2 * i], wd.reshape(k * co, ci, kk, kk), bd.reshape(k * co), _pad(c), k)
         ads.append(ad)
         zds.append(zd)
         ad = _pool(spec, c, m, zd, m["d1"][:, None])
@@ -317,13 +353,9 @@ def hessian_products(spec, kind: str, theta, tangents, x, y) -> torch.Tensor:
         gzd = _unpool(spec, c, m, dad, m["d1"][:, None])
         if curved:
             gzd.addcmul_(m["curv"][:, None], zds[i])
-        gw, gb = _wgrad(gzd.flatten(1, 2), m["a"], (k * co, ci, kk, kk), _pad(c), bias=True)
-        gw = gw.view(k, co, ci, kk, kk)
-        if ads[i] is not None:
-            gw2 = _wgrad(m["g"], ads[i].flatten(1, 2), (co, k * ci, kk, kk), _pad(c))
-            gw += gw2.view(co, k, ci, kk, kk).transpose(0, 1)
+        gw, gb = _conv_wgrad(gzd, m["a"], m["g"], ads[i], wd.shape, _pad(c))
         grads[2 * i].copy_(gw)
-        grads[2 * i + 1].copy_(gb.view(k, co))
+        grads[2 * i + 1].copy_(gb)
         if i > 0:
             dad = _input_grad(gzd, m["g"], params[2 * i], wd.transpose(0, 1).reshape(co, k * ci, kk, kk), _pad(c))
     return out
