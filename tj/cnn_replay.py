@@ -371,8 +371,8 @@ def replay(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> di
 def width(experiment: Experiment, on_gpu: bool) -> int:
     """Tangent columns per replay: as many as keep two activation-sized maps per tangent under 384 MB (8 GB on
     a GPU), at most 128 (4,096), in pieces of equal width: LeNet-5 16, the cnn preset 115. Measured on LeNet-5,
-    two workers side by side, wall ms per column-step (medians of 4): 16 tangents 9.3, 20 9.4, 24 9.0, 28 9.8;
-    before the first layer's patches, 21 and 32 were a third slower than 16."""
+    two workers side by side, wall ms per column-step (medians of 5): 16 tangents 9.2, 24 9.6, 32 10.4; 48
+    and 64 no better."""
     per_tangent = 2 * experiment.train.batch_size * n_activations(experiment.model) * experiment.torch_dtype.itemsize
     return general.width(experiment, on_gpu, per_tangent, budget=(8 << 30) if on_gpu else (384 << 20))
 
