@@ -1,5 +1,8 @@
 """The benchmark runs and its correctness figure holds (its timings are reported, never asserted)."""
+import functools
 import json
+
+import pytest
 
 from tj import bench
 
@@ -17,3 +20,26 @@ def test_quick_benchmark_writes_every_figure(tmp_path, capsys):
             assert r[key] > 0, key
         assert r["max_relative_column_error"] < (1e-5 if r["dtype"] == "float32" else 1e-12)
     assert "GFLOP/s" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_general_benchmark_writes_its_rows_beside_the_rest(tmp_path, capsys, monkeypatch):
+    """`--general`, cut to one paper round of one piece and the cnn preset's replay piece per thread, uncompiled."""
+    out = tmp_path / "bench.json"
+    out.write_text(json.dumps({"runs": ["kept"]}))
+    monkeypatch.setattr(bench, "paper_engines", functools.partial(bench.paper_engines, 1, 128))
+    monkeypatch.setattr(bench, "GENERAL_RUNS", (("cnn", 1),))
+    monkeypatch.setattr(bench, "GENERAL_MODES", (("general", False),))
+    bench.main(["--general", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["runs"] == ["kept"]
+    general = report["general_engine"]
+    assert [(r["preset"], r["engine"]) for r in general["rows"]] == [
+        ("paper", "fast"), ("paper", "general"), ("cnn", "fast"), ("cnn", "general")]
+    for r in general["rows"]:
+        assert r["per_column_s"] > 0 and r["jacobian_s_extrapolated"] > 0 and r["extrapolated"], r
+    assert len(general["paper_general_over_fast_rounds"]["general"]) == 1
+    assert general["paper_general_over_fast"]["general"] > 0 and general["rows"][2]["gflops_per_s"] > 0
+    assert general["lenet5_projections"] == []
+    printed = capsys.readouterr().out
+    assert "paper MLP: general / fast per column" in printed and "cnn fast:" in printed
