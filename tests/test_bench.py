@@ -23,8 +23,12 @@ def test_quick_benchmark_writes_every_figure(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_general_benchmark_writes_its_rows_beside_the_rest(tmp_path, capsys, monkeypatch):
+def test_general_benchmark_writes_its_rows_beside_the_rest(tmp_path, capsys, monkeypatch, request):
     """`--general`, cut to one paper round of one piece and the cnn preset's replay piece per thread, uncompiled."""
+    from tj import traced
+
+    monkeypatch.setattr(traced, "COMPILE", traced.COMPILE)  # the bench sets it per mode
+    request.addfinalizer(bench.training_seconds.cache_clear)
     out = tmp_path / "bench.json"
     out.write_text(json.dumps({"runs": ["kept"]}))
     monkeypatch.setattr(bench, "paper_engines", functools.partial(bench.paper_engines, 1, 128))

@@ -119,7 +119,8 @@ def _argmax(m: dict, like: torch.Tensor) -> torch.Tensor:
     return index.expand(*like.shape[:-3], *index.shape[-2:])
 
 
-RUN_BYTES = 2 << 20  # a CPU's images per convolution call (LeNet-5, 1, 2 and 4 MB tried: 1 slower, 4 no faster)
+RUN_BYTES = 2 << 20  # a CPU's images per convolution call; LeNet-5's step against 2 MB, one thread: 1 MB 306 vs
+# 295 ms (medians of 12), 4 MB 273 vs 286 (medians) but 262 vs 261 (best)
 
 
 def _runs(nb: int, per_image: int, device) -> list[slice]:
@@ -372,8 +373,8 @@ def replay(traj, tangents: torch.Tensor, checkpoints=(), should_stop=None) -> di
 def width(experiment: Experiment, on_gpu: bool) -> int:
     """Tangent columns per replay: as many as keep two activation-sized maps per tangent under 384 MB (8 GB on
     a GPU), at most 128 (4,096), in pieces of equal width: LeNet-5 16, the cnn preset 115. Measured on LeNet-5,
-    two workers side by side, wall ms per column-step (medians of 5): 16 tangents 9.2, 24 9.6, 32 10.4; 48
-    and 64 no better."""
+    two workers side by side, wall ms per column-step (medians of 5): 16 tangents 9.2, 24 9.6, 32 10.4; in a
+    run before the convolutions ran in runs of images, 16 10.4, 32 10.6, 48 10.0, 64 11.9."""
     per_tangent = 2 * experiment.train.batch_size * n_activations(experiment.model) * experiment.torch_dtype.itemsize
     return general.width(experiment, on_gpu, per_tangent, budget=(8 << 30) if on_gpu else (384 << 20))
 
