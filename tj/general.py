@@ -3,8 +3,8 @@
 Per step t the K tangents of θ_t are pushed through the update with H_t V̇ computed at the recorded θ_t as
 vmap over tangents of the vjp of grad L_t (H_t is symmetric, so this is H_t V̇; the gradient's graph is built
 once per step and the K products are batched), traced once per shape (tj.traced: the same bits without
-torch.func's dispatch; measured per 128-tangent step: paper MLP 8.9 → 5.8 ms, cnn preset 23 → 17 ms; with
-TJ_COMPILE=1, compiled: 3.3 and 12 ms).
+torch.func's dispatch; per 128-tangent step on one thread, medians of 12, 2026-12-07: paper MLP 18.3 → 11.3
+ms, cnn preset 45.1 → 29.5 ms; with TJ_COMPILE=1, compiled: 7.7 and 25.2 ms).
 The optimizer state's tangents follow the same rules as the MLP's hand-written replay in jacobian.py.
 """
 from __future__ import annotations
