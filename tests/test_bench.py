@@ -2,10 +2,15 @@
 import dataclasses
 import functools
 import json
+from collections import OrderedDict
 
 import pytest
+import torch
 
-from tj import bench
+from tj import bench, traced
+from tj.data import DataSpec
+from tj.jacobian import replay_width
+from tj.presets import preset
 
 
 def test_quick_benchmark_writes_every_figure(tmp_path, capsys):
@@ -27,14 +32,9 @@ def test_quick_benchmark_writes_every_figure(tmp_path, capsys):
 def test_general_benchmark_writes_its_rows_beside_the_rest(tmp_path, capsys, monkeypatch, request):
     """`--general`, cut to one paper round of one piece, the cnn preset's replay piece per thread and LeNet-5 on
     400 images for one epoch, uncompiled and compiled."""
-    import torch
-
-    from tj import traced
-    from tj.data import DataSpec
-    from tj.jacobian import replay_width
-    from tj.presets import preset
-
     monkeypatch.setattr(traced, "COMPILE", traced.COMPILE)  # the bench sets it per mode
+    monkeypatch.setattr(traced, "_GRAPHS", OrderedDict())  # its compiled graphs go with the test
+    monkeypatch.setattr(traced, "BUILD_SECONDS", {})
     bench.training_seconds.cache_clear()
     request.addfinalizer(bench.training_seconds.cache_clear)
     lenet = preset("lenet5")
